@@ -1,0 +1,1 @@
+"""audit: overlap search, thresholds, contamination statistics, bias probes and the command line."""

@@ -1,0 +1,29 @@
+"""The `clip-audit` command line: one subcommand per stage, each defined in `audit/commands/`."""
+from __future__ import annotations
+
+import typer
+
+from audit.commands import contamination as _contamination
+from audit.commands import demo as _demo
+
+app = typer.Typer(
+    name="clip-audit",
+    help="Audit CLIP-style models for test-set contamination and social bias.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _main() -> None:
+    """Audit CLIP-style models for test-set contamination and social bias."""
+
+
+for _module in (_contamination, _demo):
+    _module.register(app)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    app()

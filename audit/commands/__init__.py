@@ -1,0 +1,1 @@
+"""Subcommands of `clip-audit`; each module exposes `register(app)`."""

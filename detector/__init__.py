@@ -1,0 +1,1 @@
+"""detector: the near-duplicate detector (model, augmentations, training, descriptors, metrics)."""

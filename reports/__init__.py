@@ -1,0 +1,1 @@
+"""reports: HTML and PDF reports rendered from result files."""
