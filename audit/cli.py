@@ -5,6 +5,7 @@ import typer
 
 from audit.commands import contamination as _contamination
 from audit.commands import demo as _demo
+from audit.commands import overlap as _overlap
 
 app = typer.Typer(
     name="clip-audit",
@@ -20,7 +21,7 @@ def _main() -> None:
     """Audit CLIP-style models for test-set contamination and social bias."""
 
 
-for _module in (_contamination, _demo):
+for _module in (_contamination, _overlap, _demo):
     _module.register(app)
 
 

@@ -1,0 +1,132 @@
+"""`clip-audit overlap` as a library call: descriptors in, neighbour tables and thresholds out.
+
+Outputs in the output folder:
+
+- ``neighbours.parquet``: dataset, eval_id, rank, pretraining_id, similarity (top-k per example);
+- ``pretraining_matches.parquet``: pretraining_id, dataset, eval_id, similarity (each pre-training
+  item's best match in each evaluation set);
+- ``thresholds.json``: per dataset, the threshold and the rule that set it (see audit.thresholds);
+- ``overlap_table.csv``: dataset, id, similarity, in_overlap (best similarity per evaluation
+  example), the input of `clip-audit contamination --overlap-table`;
+- ``overlap_summary.json``: counts per dataset and what the streaming run did.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from audit.atomic_files import atomic_write_text, write_parquet_atomic
+from audit.overlap_run import OverlapSummary, PendingShard, reduce_shards, stream_shards
+from audit.overlap_search import EvalIndex, EvalSet, SearchConfig
+from audit.thresholds import ThresholdDecision, attach_similarities, decide_thresholds, read_labels
+
+NEIGHBOURS_FILE = "neighbours.parquet"
+MATCHES_FILE = "pretraining_matches.parquet"
+THRESHOLDS_FILE = "thresholds.json"
+OVERLAP_TABLE_FILE = "overlap_table.csv"
+
+
+@dataclass(frozen=True)
+class ThresholdOptions:
+    """Where thresholds come from: explicit values, a labels file, the detector's default."""
+
+    explicit: dict[str, float] = field(default_factory=dict)
+    labels: Path | None = None
+    default: float | Mapping[str, float] | None = None
+    target_precision: float = 0.95
+
+
+def run_overlap_search(
+    eval_sets: list[EvalSet], shards: Iterable[PendingShard], out_dir: Path, config: SearchConfig,
+    total_shards: int | None = None,
+) -> OverlapSummary:
+    """Stream the pre-training shards and write the reduced neighbour and match tables."""
+    names = [s.name for s in eval_sets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"evaluation set names must be unique, got {names}")
+    out_dir = Path(out_dir)
+    index = EvalIndex(eval_sets, config)
+    shard_list = list(shards)
+    summary = stream_shards(index, shard_list, out_dir, total=total_shards or len(shard_list))
+    neighbours, matches = reduce_shards(out_dir, [s.name for s in shard_list], config.top_k)
+    write_parquet_atomic(neighbours, out_dir / NEIGHBOURS_FILE)
+    write_parquet_atomic(matches, out_dir / MATCHES_FILE)
+    return summary
+
+
+def best_similarities(neighbours: pd.DataFrame) -> pd.DataFrame:
+    """Each evaluation example's best similarity: columns dataset, id, similarity."""
+    best = neighbours[neighbours["rank"] == 1]
+    return best.rename(columns={"eval_id": "id"})[["dataset", "id", "similarity"]].reset_index(drop=True)
+
+
+def apply_thresholds(out_dir: Path, options: ThresholdOptions) -> dict[str, ThresholdDecision]:
+    """Decide every dataset's threshold and write thresholds.json and overlap_table.csv."""
+    out_dir = Path(out_dir)
+    neighbours_path = out_dir / NEIGHBOURS_FILE
+    if not neighbours_path.is_file():
+        raise FileNotFoundError(f"no overlap results in {out_dir}: {NEIGHBOURS_FILE} is missing (run `clip-audit overlap`)")
+    neighbours = pd.read_parquet(neighbours_path)
+    labels = None
+    if options.labels is not None:
+        labels = attach_similarities(read_labels(options.labels), neighbours, str(options.labels))
+    datasets = sorted(neighbours["dataset"].unique())
+    decisions = decide_thresholds(datasets, options.explicit, labels, options.default, options.target_precision)
+    atomic_write_text(
+        out_dir / THRESHOLDS_FILE, json.dumps({k: v.to_dict() for k, v in decisions.items()}, indent=2) + "\n"
+    )
+    table = best_similarities(neighbours)
+    table["in_overlap"] = [
+        int(s >= decisions[d].threshold) for d, s in zip(table["dataset"], table["similarity"])
+    ]
+    atomic_write_text(out_dir / OVERLAP_TABLE_FILE, table.to_csv(index=False))
+    return decisions
+
+
+def write_summary(out_dir: Path, summary: OverlapSummary, decisions: dict[str, ThresholdDecision]) -> Path:
+    """Write overlap_summary.json: counts per dataset and the streaming run's figures."""
+    table = pd.read_csv(Path(out_dir) / OVERLAP_TABLE_FILE, dtype={"id": str})
+    per_dataset = {
+        name: {
+            "n_eval": int(len(group)), "n_overlap": int(group["in_overlap"].sum()),
+            "overlap_fraction": float(group["in_overlap"].mean()), "threshold": decisions[name].threshold,
+            "threshold_rule": decisions[name].rule,
+        }
+        for name, group in table.groupby("dataset")
+    }
+    path = Path(out_dir) / "overlap_summary.json"
+    atomic_write_text(path, json.dumps({"run": asdict(summary), "datasets": per_dataset}, indent=2) + "\n")
+    return path
+
+
+def read_decisions(out_dir: Path) -> dict[str, ThresholdDecision]:
+    """Read thresholds.json back into decisions (empty when absent)."""
+    path = Path(out_dir) / THRESHOLDS_FILE
+    if not path.is_file():
+        return {}
+    return {name: ThresholdDecision(**{k: (math.nan if v is None else v) for k, v in d.items()}) for name, d in json.loads(path.read_text()).items()}
+
+
+def decontamination_list(out_dir: Path) -> pd.DataFrame:
+    """Pre-training items at or above each dataset's threshold: pretraining_id, dataset, eval_id, similarity."""
+    out_dir = Path(out_dir)
+    thresholds_path, matches_path = out_dir / THRESHOLDS_FILE, out_dir / MATCHES_FILE
+    for path in (thresholds_path, matches_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: run `clip-audit overlap` (with thresholds) first")
+    thresholds = {name: d.threshold for name, d in read_decisions(out_dir).items()}
+    matches = pd.read_parquet(matches_path)
+    neighbours = pd.read_parquet(out_dir / NEIGHBOURS_FILE)
+    # Each pre-training item's best match per set, plus every listed neighbour pair: an item can be a
+    # copy of several evaluation examples, and each pair is one row.
+    pairs = pd.concat([matches, neighbours[matches.columns]], ignore_index=True)
+    pairs = pairs.drop_duplicates(["pretraining_id", "dataset", "eval_id"])
+    keep = pairs["similarity"].to_numpy() >= pairs["dataset"].map(thresholds).to_numpy(float)
+    return pairs[keep].sort_values(
+        ["dataset", "similarity", "pretraining_id", "eval_id"], ascending=[True, False, True, True], kind="mergesort"
+    ).reset_index(drop=True)

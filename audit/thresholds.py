@@ -1,0 +1,152 @@
+"""Per-dataset overlap thresholds: explicit, fitted from inspected labels, or the detector's default.
+
+Rules, in order (the paper's step 2, made a tool):
+
+1. ``explicit``: ``--threshold NAME=VALUE``.
+2. ``labels``: fitted from labelled pairs (``labels.csv``: dataset, eval_id, pretraining_id,
+   is_duplicate). Candidate thresholds are the labelled similarities; the fitted threshold is the
+   lowest candidate t such that the estimated precision dup(>= s) / labelled(>= s) is at least the
+   target at t and at every higher candidate s ("keep precision high, then maximise recall").
+   Precision and recall (recall among labelled duplicates) come with Clopper-Pearson intervals and
+   the number of labels behind them. When no candidate reaches the target, the next rule applies
+   and the reason is recorded.
+3. ``detector_default``: the detector's calibrated threshold.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from audit.contamination import parse_binary
+from audit.stats import clopper_pearson
+
+LABEL_COLUMNS = ["dataset", "eval_id", "pretraining_id", "is_duplicate"]
+
+
+@dataclass(frozen=True)
+class ThresholdDecision:
+    """The threshold chosen for one dataset, the rule that set it and its label-based estimates."""
+
+    dataset: str
+    threshold: float
+    rule: str
+    note: str = ""
+    target_precision: float = math.nan
+    n_labels: int = 0
+    n_duplicates: int = 0
+    n_above: int = 0
+    precision: float = math.nan
+    precision_low: float = math.nan
+    precision_high: float = math.nan
+    recall: float = math.nan
+    recall_low: float = math.nan
+    recall_high: float = math.nan
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-safe dictionary (NaN becomes None)."""
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+
+
+def read_labels(path: Path) -> pd.DataFrame:
+    """Read labels.csv with its four columns and a boolean is_duplicate."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"labels file not found: {path}")
+    labels = pd.read_csv(path, dtype={"dataset": str, "eval_id": str, "pretraining_id": str})
+    missing = [c for c in LABEL_COLUMNS if c not in labels.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected {LABEL_COLUMNS}")
+    labels["is_duplicate"] = parse_binary(labels["is_duplicate"], "is_duplicate", str(path))
+    # The last label of a pair wins, so a relabelled pair can simply be appended.
+    return labels.drop_duplicates(["dataset", "eval_id", "pretraining_id"], keep="last")[LABEL_COLUMNS]
+
+
+def attach_similarities(labels: pd.DataFrame, neighbours: pd.DataFrame, source: str = "labels") -> pd.DataFrame:
+    """Look up each labelled pair's similarity in the neighbour table; unknown pairs are an error."""
+    keys = ["dataset", "eval_id", "pretraining_id"]
+    known = neighbours[keys + ["similarity"]].drop_duplicates(keys)
+    merged = labels.merge(known, on=keys, how="left")
+    unknown = merged["similarity"].isna()
+    if unknown.any():
+        examples = merged.loc[unknown, keys].head(3).to_dict("records")
+        raise ValueError(f"{source}: {int(unknown.sum())} labelled pair(s) are not in the neighbour table, e.g. {examples}")
+    return merged
+
+
+def fit_threshold(
+    dataset: str, similarity: np.ndarray, is_duplicate: np.ndarray, target_precision: float = 0.95, confidence: float = 0.95
+) -> ThresholdDecision | None:
+    """Lowest labelled similarity whose precision stays >= target above it; None if none does."""
+    if not 0.0 < target_precision <= 1.0:
+        raise ValueError(f"target_precision must lie in (0, 1], got {target_precision}")
+    similarity = np.asarray(similarity, dtype=float)
+    is_duplicate = np.asarray(is_duplicate, dtype=bool)
+    if similarity.size == 0:
+        return None
+    order = np.argsort(-similarity, kind="mergesort")
+    sims, dups = similarity[order], is_duplicate[order]
+    candidates, first = np.unique(-sims, return_index=True)  # distinct values, highest first
+    last = np.r_[first[1:], sims.size] - 1  # last position holding each distinct value
+    above = last + 1
+    dup_above = np.cumsum(dups)[last]
+    precision = dup_above / above
+    stays = np.minimum.accumulate(precision >= target_precision)
+    if not stays.any():
+        return None
+    chosen = int(np.nonzero(stays)[0][-1])
+    n_dup, n_above, k = int(dups.sum()), int(above[chosen]), int(dup_above[chosen])
+    p_low, p_high = clopper_pearson(k, n_above, confidence)
+    r_low, r_high = clopper_pearson(k, n_dup, confidence) if n_dup else (math.nan, math.nan)
+    return ThresholdDecision(
+        dataset=dataset, threshold=float(-candidates[chosen]), rule="labels",
+        target_precision=target_precision, n_labels=int(sims.size), n_duplicates=n_dup, n_above=n_above,
+        precision=k / n_above, precision_low=p_low, precision_high=p_high,
+        recall=k / n_dup if n_dup else math.nan, recall_low=r_low, recall_high=r_high,
+    )
+
+
+def decide_thresholds(
+    datasets: list[str],
+    explicit: dict[str, float],
+    labels: pd.DataFrame | None,
+    default: float | Mapping[str, float] | None,
+    target_precision: float = 0.95,
+) -> dict[str, ThresholdDecision]:
+    """Choose each dataset's threshold by the rules in order; labels must carry a similarity column.
+
+    `default` is the detector's calibrated threshold, or per-dataset thresholds decided earlier
+    (rule "previous"), used where neither an explicit value nor the labels decide.
+    """
+    unknown = sorted(set(explicit) - set(datasets))
+    if unknown:
+        raise ValueError(f"--threshold names unknown dataset(s) {unknown}; known: {sorted(datasets)}")
+    if labels is not None:
+        unknown = sorted(set(labels["dataset"]) - set(datasets))
+        if unknown:
+            raise ValueError(f"labels name unknown dataset(s) {unknown}; known: {sorted(datasets)}")
+    decisions: dict[str, ThresholdDecision] = {}
+    for name in datasets:
+        if name in explicit:
+            decisions[name] = ThresholdDecision(name, float(explicit[name]), "explicit")
+            continue
+        note = ""
+        if labels is not None and (labels["dataset"] == name).any():
+            rows = labels[labels["dataset"] == name]
+            fitted = fit_threshold(name, rows["similarity"].to_numpy(), rows["is_duplicate"].to_numpy(), target_precision)
+            if fitted is not None:
+                decisions[name] = fitted
+                continue
+            note = f"labels never reach precision {target_precision} ({len(rows)} labels)"
+        fallback = default.get(name) if isinstance(default, Mapping) else default
+        if fallback is None:
+            raise ValueError(
+                f"no threshold for dataset '{name}'{': ' + note if note else ''}; pass --threshold {name}=VALUE, "
+                "--labels labels.csv, or use a detector with a calibrated default threshold"
+            )
+        rule = "previous" if isinstance(default, Mapping) else "detector_default"
+        decisions[name] = ThresholdDecision(name, float(fallback), rule, note=note)
+    return decisions
