@@ -5,6 +5,7 @@ import typer
 
 from audit.commands import contamination as _contamination
 from audit.commands import demo as _demo
+from audit.commands import inspect as _inspect
 from audit.commands import overlap as _overlap
 
 app = typer.Typer(
@@ -21,7 +22,7 @@ def _main() -> None:
     """Audit CLIP-style models for test-set contamination and social bias."""
 
 
-for _module in (_contamination, _overlap, _demo):
+for _module in (_contamination, _overlap, _inspect, _demo):
     _module.register(app)
 
 
