@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import pandas as pd
+import pyarrow.parquet as pq
 
-from audit.atomic_files import atomic_write_text, write_parquet_atomic
+from audit.atomic_files import atomic_write_text
 from audit.overlap_run import OverlapSummary, PendingShard, reduce_shards, stream_shards
-from audit.overlap_search import EvalIndex, EvalSet, SearchConfig
+from audit.overlap_search import MATCH_COLUMNS, EvalIndex, EvalSet, SearchConfig
 from audit.thresholds import ThresholdDecision, attach_similarities, decide_thresholds, read_labels
 
 NEIGHBOURS_FILE = "neighbours.parquet"
@@ -53,9 +54,7 @@ def run_overlap_search(
     index = EvalIndex(eval_sets, config)
     shard_list = list(shards)
     summary = stream_shards(index, shard_list, out_dir, total=total_shards or len(shard_list))
-    neighbours, matches = reduce_shards(out_dir, [s.name for s in shard_list], config.top_k)
-    write_parquet_atomic(neighbours, out_dir / NEIGHBOURS_FILE)
-    write_parquet_atomic(matches, out_dir / MATCHES_FILE)
+    reduce_shards(out_dir, [s.name for s in shard_list], config.top_k, out_dir / NEIGHBOURS_FILE, out_dir / MATCHES_FILE)
     return summary
 
 
@@ -120,12 +119,14 @@ def decontamination_list(out_dir: Path) -> pd.DataFrame:
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: run `clip-audit overlap` (with thresholds) first")
     thresholds = {name: d.threshold for name, d in read_decisions(out_dir).items()}
-    matches = pd.read_parquet(matches_path)
     neighbours = pd.read_parquet(out_dir / NEIGHBOURS_FILE)
-    # Each pre-training item's best match per set, plus every listed neighbour pair: an item can be a
-    # copy of several evaluation examples, and each pair is one row.
-    pairs = pd.concat([matches, neighbours[matches.columns]], ignore_index=True)
-    pairs = pairs.drop_duplicates(["pretraining_id", "dataset", "eval_id"])
+    # Each pre-training item's best match per set (streamed by row group, so memory stays flat),
+    # plus every listed neighbour pair: an item can copy several evaluation examples, one row each.
+    parts = [neighbours[MATCH_COLUMNS]]
+    for batch in pq.ParquetFile(matches_path).iter_batches(batch_size=1 << 16):
+        frame = batch.to_pandas()
+        parts.append(frame[frame["similarity"].to_numpy() >= frame["dataset"].map(thresholds).to_numpy(float)])
+    pairs = pd.concat(parts, ignore_index=True).drop_duplicates(["pretraining_id", "dataset", "eval_id"])
     keep = pairs["similarity"].to_numpy() >= pairs["dataset"].map(thresholds).to_numpy(float)
     return pairs[keep].sort_values(
         ["dataset", "similarity", "pretraining_id", "eval_id"], ascending=[True, False, True, True], kind="mergesort"

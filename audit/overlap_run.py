@@ -13,13 +13,16 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from audit.atomic_files import write_parquet_atomic
+from audit.atomic_files import atomic_path, write_parquet_atomic
 from audit.descriptor_sets import DescriptorShard
 from audit.overlap_search import MATCH_COLUMNS, NEIGHBOUR_COLUMNS, EvalIndex, top_k_per_eval
 
 ShardLoader = Callable[[], DescriptorShard]
+MATCH_SCHEMA = pa.schema([("pretraining_id", pa.string()), ("dataset", pa.string()), ("eval_id", pa.string()), ("similarity", pa.float32())])
 
 
 @dataclass(frozen=True)
@@ -78,19 +81,32 @@ def stream_shards(index: EvalIndex, shards: Iterable[PendingShard], out_dir: Pat
     return OverlapSummary(len(names), searched, skipped, items)
 
 
-def reduce_shards(out_dir: Path, shard_names: list[str], top_k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Merge the per-shard files into the global neighbour table (with ranks) and match table."""
-    neighbour_parts, match_parts = [], []
-    for name in shard_names:
-        neighbours_path, matches_path = _shard_paths(out_dir, name)
-        neighbour_parts.append(pd.read_parquet(neighbours_path))
-        match_parts.append(pd.read_parquet(matches_path))
-    neighbours = top_k_per_eval(pd.concat(neighbour_parts, ignore_index=True)[NEIGHBOUR_COLUMNS], top_k)
-    neighbours.insert(2, "rank", neighbours.groupby(["dataset", "eval_id"], sort=False).cumcount() + 1)
-    matches = pd.concat(match_parts, ignore_index=True)[MATCH_COLUMNS]
-    duplicated = matches.duplicated(["pretraining_id", "dataset"])
-    if duplicated.any():
-        example = matches.loc[duplicated, "pretraining_id"].iloc[0]
-        raise ValueError(f"pre-training id '{example}' occurs in more than one shard; ids must be unique")
-    matches = matches.sort_values(["dataset", "similarity", "pretraining_id"], ascending=[True, False, True], kind="mergesort")
-    return neighbours.reset_index(drop=True), matches.reset_index(drop=True)
+def reduce_shards(out_dir: Path, shard_names: list[str], top_k: int, neighbours_path: Path, matches_path: Path) -> None:
+    """Merge the per-shard files into the global neighbour table (with ranks) and the match table.
+
+    Memory stays flat in the pre-training size: the neighbour merge keeps a running top-k per
+    evaluation example, and the match table is streamed into the output file shard by shard.
+    """
+    running = pd.DataFrame(columns=NEIGHBOUR_COLUMNS)
+    with atomic_path(matches_path) as temporary:
+        writer = None
+        try:
+            for name in shard_names:
+                neighbours_file, matches_file = _shard_paths(out_dir, name)
+                shard_neighbours = pd.read_parquet(neighbours_file)[NEIGHBOUR_COLUMNS]
+                running = top_k_per_eval(pd.concat([running, shard_neighbours], ignore_index=True) if len(running) else shard_neighbours, top_k)
+                matches = pd.read_parquet(matches_file)[MATCH_COLUMNS]
+                repeated = matches.duplicated(["pretraining_id", "dataset"])
+                if repeated.any():
+                    example = matches.loc[repeated, "pretraining_id"].iloc[0]
+                    raise ValueError(f"pre-training id '{example}' occurs twice in shard '{name}'; ids must be unique")
+                table = pa.Table.from_pandas(matches, schema=MATCH_SCHEMA, preserve_index=False)
+                writer = writer or pq.ParquetWriter(temporary, MATCH_SCHEMA)
+                writer.write_table(table)
+            if writer is None:
+                pq.write_table(MATCH_SCHEMA.empty_table(), temporary)
+        finally:
+            if writer is not None:
+                writer.close()
+    running.insert(2, "rank", running.groupby(["dataset", "eval_id"], sort=False).cumcount() + 1)
+    write_parquet_atomic(running.reset_index(drop=True), neighbours_path)
