@@ -33,7 +33,7 @@ def eval_set_from(name: str, source: str, detector: str, out_dir: Path) -> tuple
     return EvalSet(name, ids, descriptors), calibrated
 
 
-def pretraining_shards_from(source: str, detector: str, dim: int) -> tuple[list[PendingShard], int]:
+def pretraining_shards_from(source: str, detector: str, dim: int, out_dir: Path) -> tuple[list[PendingShard], int]:
     """Pre-training shards that load (read or embed) only when searched."""
     if is_descriptor_dir(Path(source)):
         shards = list(read_descriptor_shards(Path(source)))
@@ -46,8 +46,16 @@ def pretraining_shards_from(source: str, detector: str, dim: int) -> tuple[list[
         return [PendingShard(s.name, (lambda s=s: s)) for s in shards], len(shards)
     from audit.overlap_images import pretraining_image_shards
 
-    pending = pretraining_image_shards(source, detector)
+    pending = pretraining_image_shards(source, detector, Path(out_dir))
     return pending, len(pending)
 
 
-__all__ = ["DescriptorShard", "eval_set_from", "pretraining_shards_from"]
+def image_sources(pretraining: str, eval_sources: dict[str, str]) -> dict[str, object]:
+    """The image sources of a run (descriptor folders left out), for the inspection page."""
+    return {
+        "pretraining": None if is_descriptor_dir(Path(pretraining)) else pretraining,
+        "eval": {name: source for name, source in eval_sources.items() if not is_descriptor_dir(Path(source))},
+    }
+
+
+__all__ = ["DescriptorShard", "eval_set_from", "image_sources", "pretraining_shards_from"]

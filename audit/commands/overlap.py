@@ -1,6 +1,7 @@
 """`clip-audit overlap` and `clip-audit decontaminate`: find evaluation images in pre-training data."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -9,7 +10,8 @@ import typer
 from audit.atomic_files import atomic_write_text
 from audit.commands.contamination import _parse_thresholds
 from audit.contamination_inputs import parse_assignment
-from audit.overlap_inputs import eval_set_from, pretraining_shards_from
+from audit.inspect_page import SOURCES_FILE
+from audit.overlap_inputs import eval_set_from, image_sources, pretraining_shards_from
 from audit.overlap_pipeline import (
     ThresholdOptions,
     apply_thresholds,
@@ -50,7 +52,8 @@ def overlap(
             eval_set, calibrated = eval_set_from(name, source, detector, out)
             sets.append(eval_set)
             default_from_detector = default_from_detector if calibrated is None else calibrated
-        shards, total = pretraining_shards_from(pretraining, detector, sets[0].descriptors.shape[1])
+        shards, total = pretraining_shards_from(pretraining, detector, sets[0].descriptors.shape[1], out)
+        atomic_write_text(out / SOURCES_FILE, json.dumps(image_sources(pretraining, dict(named)), indent=2) + "\n")
         summary: OverlapSummary = run_overlap_search(sets, shards, out, config, total)
         options = ThresholdOptions(
             explicit=_parse_thresholds(threshold or []), labels=labels,

@@ -1,0 +1,70 @@
+"""Image inputs of `clip-audit overlap`: embed evaluation sets once, pre-training shards as streamed.
+
+Evaluation sets are embedded with `detector.embed.embed_source` into ``OUT/eval/NAME`` (resumable).
+Pre-training shards are embedded one at a time when the search reaches them; each shard's
+unreadable images are written to ``OUT/skipped/<shard>.csv`` and counted, never fatal.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from audit.atomic_files import atomic_write_text
+from audit.descriptor_sets import DescriptorShard
+from audit.overlap_run import PendingShard, shard_file_stem
+from detector.checkpoint import resolve_detector
+from detector.embed import DescriptorRunner, EmbedConfig, embed_source, prefetch_batches, read_descriptors
+from detector.model import Detector
+from detector.sources import open_images
+
+
+@lru_cache(maxsize=4)
+def _detector(spec: str) -> Detector:
+    """Load each detector once per process."""
+    return resolve_detector(spec)
+
+
+def calibrated_threshold(model: Detector) -> float | None:
+    """The detector's calibrated default threshold, from its config or its metadata."""
+    if model.config.threshold is not None:
+        return float(model.config.threshold)
+    value = getattr(model, "metadata", {}).get("threshold")
+    return None if value is None else float(value)
+
+
+def embed_eval_images(name: str, source: str, detector_spec: str, out_dir: Path) -> tuple[list[str], np.ndarray, float | None]:
+    """Embed an evaluation set (resumable) and return its ids, descriptors and the calibrated threshold."""
+    model = _detector(detector_spec)
+    embed_source(source, out_dir, model, detector_spec, EmbedConfig(progress=True))
+    ids, descriptors = read_descriptors(out_dir)
+    if not ids:
+        raise ValueError(f"--eval {name}: no readable images in {source}")
+    return ids, np.asarray(descriptors, dtype=np.float32), calibrated_threshold(model)
+
+
+def pretraining_image_shards(source: str, detector_spec: str, out_dir: Path, batch_size: int = 64) -> list[PendingShard]:
+    """The pre-training source's shards, each embedded only when the search reaches it."""
+    image_source = open_images(source)
+    shards = image_source.shards()
+    if not shards:
+        raise ValueError(f"--pretraining {source}: the source has no shards")
+    state: dict[str, DescriptorRunner] = {}
+
+    def loader(shard) -> PendingShard:  # noqa: ANN001 - a clip_core.data Shard
+        def load() -> DescriptorShard:
+            runner = state.setdefault("runner", DescriptorRunner(_detector(detector_spec)))
+            ids, rows = [], []
+            for batch_ids, batch in prefetch_batches(shard, runner.input_size, batch_size, depth=3):
+                rows.append(runner.embed_uint8(batch))
+                ids.extend(batch_ids)
+            skipped = pd.DataFrame([(s.id, s.location, s.reason) for s in shard.skipped], columns=["id", "location", "reason"])
+            atomic_write_text(Path(out_dir) / "skipped" / f"{shard_file_stem(shard.name)}.csv", skipped.to_csv(index=False))
+            matrix = np.concatenate(rows) if rows else np.zeros((0, runner.dim), np.float32)
+            return DescriptorShard(shard.name, ids, matrix)
+
+        return PendingShard(shard.name, load)
+
+    return [loader(shard) for shard in shards]

@@ -1,0 +1,205 @@
+"""Abstract image sources and shards.
+
+Public API
+----------
+- ``Shard``: the unit of work (one tar, or one slice of a folder/CSV/synthetic source).
+  ``.name`` (stable, file-name safe), ``.location``, ``iter(shard)`` -> ``Example``,
+  ``.records()`` -> ``Record`` without decoding pixels, ``.skipped`` (list of ``SkipRecord`` of
+  the latest iteration), ``.num_examples`` (int or None) and ``len(shard)`` where known.
+- ``ImageSource``: ``.kind``, ``.location``, ``.shards()`` (cached list), ``iter(source)`` over
+  all shards (raises ``DuplicateIdError`` when an id repeats across shards), ``len(source)`` where
+  cheaply known (else ``TypeError``; ``.num_examples`` is then None), ``.skipped`` (all shards),
+  ``.check_unique_ids()`` (scan ids without decoding), ``.labels()`` (sorted distinct labels) and
+  ``.classnames`` (labels known without a scan, else None).
+- ``FileEntry`` / ``FileListShard``: a shard over image files on disk (folder and CSV sources).
+- ``slice_entries(entries, slice_size)``: split a list into consecutive slices.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from .imageio import ImageDecodeError, load_image_file
+from .records import DuplicateIdError, Example, Record, SkipRecord
+
+T = TypeVar("T")
+
+DEFAULT_SLICE_SIZE = 10_000
+
+
+class Shard(ABC):
+    """A unit of work of an image source; iterating yields decoded ``Example`` objects."""
+
+    def __init__(self, name: str, location: str) -> None:
+        self.name = name
+        self.location = location
+        self.skipped: list[SkipRecord] = []
+
+    @property
+    def num_examples(self) -> int | None:
+        """Number of examples listed in this shard, or None when unknown without reading it."""
+        return None
+
+    def __len__(self) -> int:
+        n = self.num_examples
+        if n is None:
+            raise TypeError(f"the length of shard {self.name} is not known without reading it")
+        return n
+
+    def __iter__(self) -> Iterator[Example]:
+        self.skipped = []
+        yield from self._iter_examples()
+
+    def _skip(self, example_id: str, location: str, reason: str) -> None:
+        """Record a skipped example."""
+        self.skipped.append(SkipRecord(example_id, location, reason))
+
+    @abstractmethod
+    def _iter_examples(self) -> Iterator[Example]:
+        """Yield decoded examples, calling ``_skip`` for unreadable ones."""
+
+    @abstractmethod
+    def records(self) -> Iterator[Record]:
+        """Yield the metadata of every listed example without decoding images."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, location={self.location!r})"
+
+
+class ImageSource(ABC):
+    """A collection of examples split into shards."""
+
+    kind: str = "abstract"
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self._shards: list[Shard] | None = None
+
+    @abstractmethod
+    def _make_shards(self) -> list[Shard]:
+        """Build the shard list (called once)."""
+
+    def shards(self) -> list[Shard]:
+        """The shards of this source, in a stable order (the same objects on every call)."""
+        if self._shards is None:
+            self._shards = self._make_shards()
+        return self._shards
+
+    def __iter__(self) -> Iterator[Example]:
+        seen: dict[str, str] = {}
+        for shard in self.shards():
+            for ex in shard:
+                where = ex.location or shard.location
+                first = seen.get(ex.id)
+                if first is not None:
+                    raise DuplicateIdError(ex.id, first, where)
+                seen[ex.id] = where
+                yield ex
+
+    @property
+    def num_examples(self) -> int | None:
+        """Number of listed examples, or None when unknown without reading everything."""
+        total = 0
+        for shard in self.shards():
+            n = shard.num_examples
+            if n is None:
+                return None
+            total += n
+        return total
+
+    def __len__(self) -> int:
+        n = self.num_examples
+        if n is None:
+            raise TypeError(
+                f"the length of {self.kind} source {self.location} is not known without reading it"
+            )
+        return n
+
+    @property
+    def skipped(self) -> list[SkipRecord]:
+        """Examples skipped during the latest iteration of each shard."""
+        out: list[SkipRecord] = []
+        for shard in self.shards():
+            out.extend(shard.skipped)
+        return out
+
+    @property
+    def classnames(self) -> list[str] | None:
+        """Class labels known without a scan (folder, CSV, synthetic tasks), else None."""
+        return None
+
+    def records(self) -> Iterator[Record]:
+        """Metadata of every example of every shard, without decoding."""
+        for shard in self.shards():
+            yield from shard.records()
+
+    def check_unique_ids(self) -> int:
+        """Scan all ids without decoding images; raise DuplicateIdError on a repeat; return count."""
+        seen: dict[str, str] = {}
+        for rec in self.records():
+            first = seen.get(rec.id)
+            if first is not None:
+                raise DuplicateIdError(rec.id, first, rec.location)
+            seen[rec.id] = rec.location
+        return len(seen)
+
+    def labels(self) -> list[str]:
+        """Sorted distinct labels of the source (from ``classnames`` or a metadata scan)."""
+        known = self.classnames
+        if known is not None:
+            return list(known)
+        return sorted({r.label for r in self.records() if r.label is not None})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kind={self.kind!r}, location={self.location!r})"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One image file listed by a folder or a CSV manifest."""
+
+    id: str
+    path: Path
+    label: str | None = None
+    caption: str | None = None
+    where: str = ""  # human-readable origin (e.g. 'manifest.csv line 7'), defaults to path
+
+
+class FileListShard(Shard):
+    """A shard over a list of image files on disk."""
+
+    def __init__(self, name: str, location: str, entries: Sequence[FileEntry]) -> None:
+        super().__init__(name, location)
+        self.entries = list(entries)
+
+    @property
+    def num_examples(self) -> int:
+        """Number of listed files."""
+        return len(self.entries)
+
+    def _iter_examples(self) -> Iterator[Example]:
+        for e in self.entries:
+            try:
+                image = load_image_file(e.path)
+            except FileNotFoundError:
+                self._skip(e.id, str(e.path), "file not found")
+                continue
+            except (ImageDecodeError, OSError) as exc:
+                self._skip(e.id, str(e.path), f"unreadable image: {exc}")
+                continue
+            yield Example(e.id, image, e.label, e.caption, str(e.path))
+
+    def records(self) -> Iterator[Record]:
+        """Metadata of the listed files."""
+        for e in self.entries:
+            yield Record(e.id, e.where or str(e.path), e.label, e.caption)
+
+
+def slice_entries(entries: Sequence[T], slice_size: int) -> list[Sequence[T]]:
+    """Split ``entries`` into consecutive slices of at most ``slice_size`` items."""
+    if slice_size <= 0:
+        raise ValueError(f"slice_size must be positive, got {slice_size}")
+    return [entries[i : i + slice_size] for i in range(0, len(entries), slice_size)]
