@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import typer
 
+from audit.commands import clip as _clip
 from audit.commands import contamination as _contamination
 from audit.commands import demo as _demo
+from audit.commands import detector as _detector
+from audit.commands import embed as _embed
 from audit.commands import inspect as _inspect
 from audit.commands import overlap as _overlap
 
@@ -22,7 +25,7 @@ def _main() -> None:
     """Audit CLIP-style models for test-set contamination and social bias."""
 
 
-for _module in (_contamination, _overlap, _inspect, _demo):
+for _module in (_contamination, _overlap, _inspect, _detector, _embed, _clip, _demo):
     _module.register(app)
 
 

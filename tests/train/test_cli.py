@@ -1,0 +1,47 @@
+"""`clip-audit clip train` then `clip-audit clip eval` end to end on the synthetic world."""
+from __future__ import annotations
+
+import csv
+import json
+
+from typer.testing import CliRunner
+
+from audit.cli import app
+
+
+def test_train_then_eval(tmp_path):
+    runner = CliRunner()
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["clip", "train", "--data", "synthetic", "--model", "tiny", "--steps", "2",
+                              "--batch-size", "8", "--out", str(run), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert (run / "checkpoint.pt").is_file()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2]
+    assert all({"loss", "logit_scale", "samples_per_s", "lr"} <= set(r) for r in records)
+
+    ev = tmp_path / "eval"
+    res = runner.invoke(app, ["clip", "eval", "--model", str(run / "checkpoint.pt"),
+                              "--dataset", "synthetic:colors?n=20", "--out", str(ev)])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((ev / "metrics.json").read_text())
+    with open(ev / "predictions.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["id", "prediction", "label", "correct"]
+    assert len(rows) == 20 and len({r["id"] for r in rows}) == 20
+    for r in rows:
+        assert r["correct"] == str(int(r["prediction"] == r["label"]))
+    assert metrics["acc1"] == sum(int(r["correct"]) for r in rows) / 20
+    assert 0 <= metrics["acc1"] <= metrics["acc5"] <= 1 and "mean_per_class_recall" in metrics
+
+
+def test_eval_missing_checkpoint(tmp_path):
+    res = CliRunner().invoke(app, ["clip", "eval", "--model", str(tmp_path / "none.pt"),
+                                   "--dataset", "synthetic:colors", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "none.pt" in res.output
+
+
+def test_train_bad_batch(tmp_path):
+    res = CliRunner().invoke(app, ["clip", "train", "--steps", "1", "--batch-size", "6", "--accum-steps", "4",
+                                   "--out", str(tmp_path / "o"), "--no-progress"])
+    assert res.exit_code == 2 and "accum_steps" in res.output
