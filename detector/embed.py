@@ -1,0 +1,305 @@
+"""Descriptor extraction: image source -> DIR/descriptors.npy + DIR/ids.txt (or numbered pairs), resumable.
+
+Work happens one source shard at a time into DIR/parts/; a finished shard is never redone. At the
+end the parts become `descriptors.npy`/`ids.txt` (at most `single_file_limit` rows) or numbered
+pairs `descriptors-00000.npy`/`ids-00000.txt`, unreadable images go to `skipped.csv`, and
+`embed.json` records what was embedded with which detector.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import queue
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from detector.checkpoint import atomic_write_text
+from detector.model import Detector
+from detector.preprocess import image_to_uint8, normalise_batch
+from detector.sources import open_images
+
+SKIPPED_COLUMNS = ("id", "location", "reason")
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Batch size, device ("auto", "cpu", "cuda"), single-file row limit and prefetch depth."""
+
+    batch_size: int = 64
+    device: str = "auto"
+    single_file_limit: int = 100_000
+    prefetch_batches: int = 3
+    format: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"EmbedConfig.batch_size must be >= 1, got {self.batch_size}")
+        if self.single_file_limit < 1:
+            raise ValueError(f"EmbedConfig.single_file_limit must be >= 1, got {self.single_file_limit}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"EmbedConfig.device must be auto, cpu or cuda[:N], got {self.device!r}")
+
+
+@dataclass
+class EmbedResult:
+    """What an embedding run produced."""
+
+    out_dir: Path
+    count: int
+    skipped: int
+    dim: int
+    files: list[str] = field(default_factory=list)
+    reused_parts: int = 0
+    already_done: bool = False
+
+
+def pick_device(name: str) -> torch.device:
+    """`auto` -> CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class DescriptorRunner:
+    """A detector prepared for inference on one device (bf16 and channels_last on CUDA)."""
+
+    def __init__(self, model: Detector, device: str = "auto") -> None:
+        self.device = pick_device(device)
+        if any(hasattr(m, "parametrizations") for m in model.modules()):
+            model = model.folded_copy()  # the caller's (maybe still training) model stays as it is
+        self.model = model.eval().to(self.device)
+        self.input_size = model.config.input_size
+        self.dim = model.config.dim
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def embed_uint8(self, batch: np.ndarray | torch.Tensor) -> np.ndarray:
+        """(N, H, W, 3) uint8 images to (N, dim) float32 L2-normalised descriptors."""
+        t = torch.as_tensor(batch)
+        x = normalise_batch(t.to(self.device, non_blocking=True))
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                out = self.model(x)
+        else:
+            out = self.model(x)
+        out = torch.nn.functional.normalize(out.float(), dim=-1)
+        return out.cpu().numpy().astype(np.float32, copy=False)
+
+    def embed_images(self, images: Sequence[Image.Image], batch_size: int = 64) -> np.ndarray:
+        """Descriptors of in-memory PIL images."""
+        rows = [self.embed_uint8(np.stack([image_to_uint8(im, self.input_size) for im in images[i:i + batch_size]]))
+                for i in range(0, len(images), batch_size)]
+        return np.concatenate(rows) if rows else np.zeros((0, self.dim), np.float32)
+
+
+def prefetch_batches(examples: Iterable[Any], size: int, batch_size: int, depth: int) -> Iterator[tuple[list[str], np.ndarray]]:
+    """Decode and resize in a background thread; yield (ids, (N, size, size, 3) uint8) batches."""
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            ids: list[str] = []
+            arrays: list[np.ndarray] = []
+            for ex in examples:
+                if stop.is_set():
+                    return
+                ids.append(ex.id)
+                arrays.append(image_to_uint8(ex.image, size))
+                if len(ids) == batch_size:
+                    q.put((ids, np.stack(arrays)))
+                    ids, arrays = [], []
+            if ids:
+                q.put((ids, np.stack(arrays)))
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
+
+
+def _write_npy(path: Path, array: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+
+
+def _skipped_csv(rows: Iterable[Sequence[str]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(SKIPPED_COLUMNS)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _read_skipped(path: Path) -> list[list[str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [row for row in csv.reader(fh)][1:]
+
+
+def _run_identity(images: str, detector_spec: str, model: Detector) -> dict[str, Any]:
+    return {"source": str(images), "detector": detector_spec, "detector_config": model.config.to_dict()}
+
+
+def embed_source(images: str, out_dir: str | Path, model: Detector, detector_spec: str = "custom",
+                 config: EmbedConfig = EmbedConfig()) -> EmbedResult:
+    """Embed every readable image of `images` into `out_dir` (see module docstring); resumes a stopped run."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    identity = _run_identity(images, detector_spec, model)
+    summary_path = out / "embed.json"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        if {k: summary.get(k) for k in identity} != identity:
+            raise ValueError(f"{out} already holds descriptors of {summary.get('source')!r} by detector "
+                             f"{summary.get('detector')!r}; choose another --out")
+        return EmbedResult(out, summary["count"], summary["skipped"], summary["dim"], summary["files"], 0, True)
+    parts = out / "parts"
+    parts.mkdir(exist_ok=True)
+    run_path = parts / "run.json"
+    if run_path.is_file():
+        previous = json.loads(run_path.read_text(encoding="utf-8"))
+        if previous != identity:
+            raise ValueError(f"{parts} holds an unfinished run of {previous.get('source')!r} with detector "
+                             f"{previous.get('detector')!r}; remove it or choose another --out")
+    else:
+        atomic_write_text(run_path, json.dumps(identity, indent=2))
+
+    source = open_images(images, format=config.format)
+    shards = source.shards()
+    runner = DescriptorRunner(model, config.device)
+    total = source.num_examples
+    seen_ids: dict[str, str] = {}
+    reused = 0
+    progress = None
+    if config.progress:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=total, unit="img", desc=f"embed {Path(str(images)).name}")
+    try:
+        for index, shard in enumerate(shards):
+            stem = parts / f"part-{index:05d}"
+            done_marker = stem.with_suffix(".done")
+            if done_marker.is_file():
+                ids = Path(f"{stem}.ids.txt").read_text(encoding="utf-8").splitlines()
+                reused += 1
+            else:
+                ids, rows = [], []
+                for batch_ids, batch in prefetch_batches(shard, runner.input_size, config.batch_size, config.prefetch_batches):
+                    rows.append(runner.embed_uint8(batch))
+                    ids.extend(batch_ids)
+                    if progress is not None:
+                        progress.update(len(batch_ids))
+                matrix = np.concatenate(rows) if rows else np.zeros((0, runner.dim), np.float32)
+                _write_npy(Path(f"{stem}.npy"), matrix)
+                atomic_write_text(f"{stem}.ids.txt", "".join(f"{i}\n" for i in ids))
+                atomic_write_text(f"{stem}.skipped.csv",
+                                  _skipped_csv((s.id, s.location, s.reason) for s in shard.skipped))
+                atomic_write_text(done_marker, shard.name + "\n")
+                if progress is not None:
+                    progress.update(len(shard.skipped))
+            for i in ids:
+                if "\n" in i:
+                    raise ValueError(f"id {i!r} in shard {shard.name} contains a newline; ids.txt needs one id per line")
+                if i in seen_ids:
+                    raise ValueError(f"duplicate id {i!r} in shards {seen_ids[i]} and {shard.name} of {images}")
+                seen_ids[i] = shard.name
+    finally:
+        if progress is not None:
+            progress.close()
+    return _finalise(out, parts, len(shards), runner.dim, identity, reused, config.single_file_limit)
+
+
+def _finalise(out: Path, parts: Path, n_parts: int, dim: int, identity: dict[str, Any], reused: int,
+              single_file_limit: int) -> EmbedResult:
+    """Turn finished parts into the published layout, skipped.csv and embed.json."""
+    stems = [parts / f"part-{i:05d}" for i in range(n_parts)]
+    counts = [len(Path(f"{s}.ids.txt").read_text(encoding="utf-8").splitlines()) for s in stems]
+    total = sum(counts)
+    skipped_rows = [row for s in stems for row in _read_skipped(Path(f"{s}.skipped.csv"))]
+    for old in list(out.glob("descriptors*.npy")) + list(out.glob("ids*.txt")):
+        old.unlink()
+    files: list[str] = []
+    if total <= single_file_limit:
+        mats = [np.load(f"{s}.npy") for s in stems]
+        matrix = np.concatenate(mats) if mats else np.zeros((0, dim), np.float32)
+        _write_npy(out / "descriptors.npy", matrix.astype(np.float32, copy=False))
+        atomic_write_text(out / "ids.txt", "".join(Path(f"{s}.ids.txt").read_text(encoding="utf-8") for s in stems))
+        files = ["descriptors.npy", "ids.txt"]
+    else:
+        k = 0
+        for s, n in zip(stems, counts):
+            if n == 0:
+                continue
+            Path(f"{s}.npy").replace(out / f"descriptors-{k:05d}.npy")
+            Path(f"{s}.ids.txt").replace(out / f"ids-{k:05d}.txt")
+            files += [f"descriptors-{k:05d}.npy", f"ids-{k:05d}.txt"]
+            k += 1
+    atomic_write_text(out / "skipped.csv", _skipped_csv(skipped_rows))
+    summary = {**identity, "status": "complete", "count": total, "skipped": len(skipped_rows), "dim": dim,
+               "files": files, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    atomic_write_text(out / "embed.json", json.dumps(summary, indent=2))
+    shutil.rmtree(parts)
+    return EmbedResult(out, total, len(skipped_rows), dim, files, reused)
+
+
+def read_descriptors(out_dir: str | Path) -> tuple[list[str], np.ndarray]:
+    """Read back an embed output folder (single file or numbered pairs) as (ids, matrix)."""
+    out = Path(out_dir)
+    if (out / "descriptors.npy").is_file():
+        pairs = [(out / "descriptors.npy", out / "ids.txt")]
+    else:
+        pairs = [(p, out / p.name.replace("descriptors-", "ids-").replace(".npy", ".txt"))
+                 for p in sorted(out.glob("descriptors-*.npy"))]
+    if not pairs:
+        raise FileNotFoundError(f"no descriptors.npy or descriptors-*.npy in {out}")
+    ids: list[str] = []
+    mats = []
+    for mpath, ipath in pairs:
+        if not ipath.is_file():
+            raise FileNotFoundError(f"ids file missing for {mpath}: {ipath}")
+        m = np.load(mpath)
+        rows = ipath.read_text(encoding="utf-8").splitlines()
+        if len(rows) != len(m):
+            raise ValueError(f"{ipath}: {len(rows)} ids but {mpath} has {len(m)} rows")
+        ids += rows
+        mats.append(m)
+    return ids, np.concatenate(mats)
+
+
+def summary_dict(result: EmbedResult) -> dict[str, Any]:
+    """JSON-ready form of an EmbedResult."""
+    d = asdict(result)
+    d["out_dir"] = str(result.out_dir)
+    return d

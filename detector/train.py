@@ -1,0 +1,268 @@
+"""Training the detector: InfoNCE over augmented pairs, resumable atomic checkpoints, health metrics.
+
+Outputs in `out_dir`: `checkpoint.pt` (latest training state, written atomically), `metrics.jsonl`
+(one line per logged step: loss, InfoNCE, entropy, mean positive / negative / nearest-negative
+similarity, learning rate, images per second), `detector.pt` (final weights, loadable with
+`--detector PATH`) and `train.json` (configuration and status). Run it again to resume.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from detector.augment import TrainAugment
+from detector.checkpoint import atomic_torch_save, atomic_write_text, save_detector, FORMAT
+from detector.config import DetectorConfig
+from detector.distributed import world
+from detector.embed import pick_device
+from detector.losses import LossConfig, detector_loss
+from detector.model import Detector
+from detector.pairs import PairStream
+from detector.preprocess import normalise_batch
+from detector.sources import open_images
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping settings of a detector training run."""
+
+    batch_size: int = 256
+    epochs: int = 10
+    max_steps: int | None = None
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    grad_clip: float | None = 5.0
+    num_workers: int = 2
+    seed: int = 0
+    shuffle_buffer: int = 512
+    checkpoint_every: int = 200
+    log_every: int = 10
+    device: str = "auto"
+    format: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 2:
+            raise ValueError(f"TrainConfig.batch_size must be >= 2 (InfoNCE needs negatives), got {self.batch_size}")
+        if self.epochs < 1:
+            raise ValueError(f"TrainConfig.epochs must be >= 1, got {self.epochs}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"TrainConfig.max_steps must be >= 1, got {self.max_steps}")
+        if self.lr <= 0:
+            raise ValueError(f"TrainConfig.lr must be positive, got {self.lr}")
+        if self.checkpoint_every < 1 or self.log_every < 1:
+            raise ValueError("TrainConfig.checkpoint_every and log_every must be >= 1")
+
+
+@dataclass
+class TrainState:
+    """Where training stands: global step, epoch, batches done in that epoch."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+
+
+@dataclass
+class TrainResult:
+    """Summary of a finished (or already finished) run."""
+
+    out_dir: Path
+    steps: int
+    epochs: int
+    detector_path: Path
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    already_done: bool = False
+
+
+def learning_rate(step: int, config: TrainConfig, total_steps: int | None) -> float:
+    """Linear warm-up, then cosine decay to 0 over `total_steps` (constant when the total is unknown)."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if not total_steps or total_steps <= config.warmup_steps:
+        return config.lr
+    t = min(1.0, (step - config.warmup_steps) / (total_steps - config.warmup_steps))
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def init_distributed_from_env(device: str = "auto") -> bool:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1); NCCL on CUDA, else gloo."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available() or dist.is_initialized():
+        return False
+    use_cuda = pick_device(device).type == "cuda"
+    if use_cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return True
+
+
+def _identity(images: str, detector: DetectorConfig, loss: LossConfig, augment: TrainAugment, train: TrainConfig) -> dict:
+    t = asdict(train)
+    for volatile in ("progress", "num_workers", "device", "checkpoint_every", "log_every"):
+        t.pop(volatile)
+    return {"images": str(images), "detector": detector.to_dict(), "loss": asdict(loss), "augment": asdict(augment), "train": t}
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric lines logged after the checkpoint being resumed from."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    atomic_write_text(path, "".join(line + "\n" for line in keep))
+
+
+def train_detector(images: str, out_dir: str | Path, detector: DetectorConfig = DetectorConfig(),
+                   loss: LossConfig = LossConfig(), train: TrainConfig = TrainConfig(),
+                   augment: TrainAugment | None = None) -> TrainResult:
+    """Train (or resume training) a detector on the images of a source; see the module docstring."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    augment = augment or TrainAugment(size=detector.input_size)
+    if augment.size != detector.input_size:
+        raise ValueError(f"augment size {augment.size} differs from the detector input size {detector.input_size}")
+    identity = _identity(images, detector, loss, augment, train)
+    summary_path, ckpt_path, metrics_path = out / "train.json", out / "checkpoint.pt", out / "metrics.jsonl"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        if summary.get("identity") != identity:
+            raise ValueError(f"{out} holds a training run with different settings ({summary_path}); choose another --out")
+        if summary.get("status") == "complete":
+            return TrainResult(out, summary["steps"], summary["epochs"], out / "detector.pt", summary.get("last_metrics", {}), True)
+    init_distributed_from_env(train.device)
+    rank, world_size = world()
+    device = pick_device(train.device)
+    if device.type == "cuda" and world_size > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    torch.manual_seed(train.seed)
+    model = Detector(detector).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": train.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=train.lr)
+    state = TrainState()
+    if ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        if ckpt.get("identity") != identity:
+            raise ValueError(f"{ckpt_path} was written with different settings; choose another --out")
+        model.load_state_dict(ckpt["model"]["state_dict"])
+        opt.load_state_dict(ckpt["optimizer"])
+        state = TrainState(**ckpt["state"])
+        _truncate_metrics(metrics_path, state.step)
+    elif rank == 0:
+        atomic_write_text(summary_path, json.dumps({"identity": identity, "status": "running"}, indent=2))
+        if metrics_path.exists():
+            metrics_path.unlink()
+    train_model: torch.nn.Module = model
+    if world_size > 1:
+        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    n_images = open_images(images, format=train.format).num_examples
+    per_epoch = (n_images // (train.batch_size * world_size)) if n_images else None
+    total_steps = train.max_steps or (per_epoch * train.epochs if per_epoch else None)
+    if per_epoch == 0:
+        raise ValueError(f"{images}: {n_images} images is fewer than one batch of {train.batch_size}")
+
+    def save(final: bool = False) -> None:
+        if rank != 0:
+            return
+        payload = {"format": FORMAT, "version": 1, "config": detector.to_dict(), "folded": False, "dtype": "float32",
+                   "metadata": {"step": state.step}, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+        atomic_torch_save({"identity": identity, "model": payload, "optimizer": opt.state_dict(), "state": asdict(state)}, ckpt_path)
+
+    window: dict[str, list[float]] = {}
+    last: dict[str, float] = {}
+    t_window = time.perf_counter()
+
+    def flush_metrics(lr: float) -> None:
+        """Append the mean of the metrics since the last line to metrics.jsonl."""
+        nonlocal window, last, t_window
+        if not window or rank != 0:
+            window = {}
+            return
+        elapsed = time.perf_counter() - t_window
+        n = len(window["loss"])
+        last = {k: sum(v) / len(v) for k, v in window.items()}
+        row = {"step": state.step, "epoch": state.epoch, **last, "lr": lr,
+               "images_per_s": n * train.batch_size * world_size / max(elapsed, 1e-9)}
+        with metrics_path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+        window, t_window = {}, time.perf_counter()
+
+    progress = None
+    if train.progress and rank == 0:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=total_steps, initial=state.step, unit="step", desc="train detector")
+    done = False
+    lr = learning_rate(state.step, train, total_steps)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    try:
+        while state.epoch < train.epochs and not done:
+            stream = PairStream(images, augment, train.seed, state.epoch, train.batch_size, state.batch_in_epoch,
+                                train.shuffle_buffer, train.format)
+            loader = DataLoader(stream, batch_size=train.batch_size, num_workers=train.num_workers, drop_last=True,
+                                pin_memory=device.type == "cuda", persistent_workers=False)
+            train_model.train()
+            for v1, v2 in loader:
+                if train.max_steps is not None and state.step >= train.max_steps:
+                    done = True
+                    break
+                lr = learning_rate(state.step, train, total_steps)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                x = normalise_batch(torch.cat([v1, v2]).to(device, non_blocking=True))
+                if device.type == "cuda":
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with autocast:
+                    z = train_model(x)
+                z1, z2 = z.float().chunk(2)
+                result = detector_loss(z1, z2, loss)
+                opt.zero_grad(set_to_none=True)
+                result.loss.backward()
+                if train.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+                opt.step()
+                state.step += 1
+                state.batch_in_epoch += 1
+                for key, value in (("loss", result.loss.item()), ("info_nce", result.info_nce.item()),
+                                   ("entropy", result.entropy.item()), ("positive_similarity", result.positive_similarity),
+                                   ("negative_similarity", result.negative_similarity),
+                                   ("nearest_negative_similarity", result.nearest_negative_similarity)):
+                    window.setdefault(key, []).append(value)
+                if progress is not None:
+                    progress.update(1)
+                    progress.set_postfix(loss=f"{result.loss.item():.3f}", pos=f"{result.positive_similarity:.2f}",
+                                         nn=f"{result.nearest_negative_similarity:.2f}")
+                if state.step % train.log_every == 0:
+                    flush_metrics(lr)
+                if state.step % train.checkpoint_every == 0:
+                    save()
+            else:
+                flush_metrics(lr)
+                state.epoch += 1
+                state.batch_in_epoch = 0
+                save()
+    finally:
+        if progress is not None:
+            progress.close()
+    flush_metrics(lr)
+    save()
+    detector_path = out / "detector.pt"
+    if rank == 0:
+        model.metadata = {"trained_on": str(images), "steps": state.step, "loss": asdict(loss)}  # type: ignore[attr-defined]
+        save_detector(model, detector_path, metadata=model.metadata)  # type: ignore[attr-defined]
+        atomic_write_text(summary_path, json.dumps({"identity": identity, "status": "complete", "steps": state.step,
+                                                    "epochs": state.epoch, "last_metrics": last}, indent=2))
+    return TrainResult(out, state.step, state.epoch, detector_path, last)

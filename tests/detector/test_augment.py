@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detector import augment as A
+from tests.detector.conftest import make_image
+
+SINGLE = [
+    A.crop_zoom, A.aspect_distort, A.rescale, A.rotate_small, A.rotate_right_angle, A.flip, A.jpeg,
+    A.colour_jitter, A.grayscale, A.blur, A.text_overlay, A.shape_overlay, A.border,
+]
+EXPECTED_FAMILIES = {"resize", "jpeg", "crop", "flip", "rotation", "colour", "grayscale", "blur", "text",
+                     "border", "aspect", "combo3"}
+
+
+def _arr(img: Image.Image) -> np.ndarray:
+    return np.asarray(img, dtype=np.int16)
+
+
+@pytest.mark.parametrize("fn", SINGLE, ids=lambda f: f.__name__)
+def test_each_augmentation_is_seeded_rgb_and_changes_the_image(fn):
+    img = make_image(3, (64, 48))
+    a = fn(img, np.random.default_rng(7))
+    b = fn(img, np.random.default_rng(7))
+    assert a.mode == "RGB"
+    assert a.size == b.size and np.array_equal(_arr(a), _arr(b))
+    outs = [fn(img, np.random.default_rng(seed)) for seed in range(4)]
+    assert any(o.size != img.size or np.abs(_arr(o) - _arr(img)).max() > 0 for o in outs)
+
+
+def test_families_are_the_benchmark_set():
+    assert set(A.FAMILY_NAMES) == EXPECTED_FAMILIES
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FAMILIES))
+def test_family_runs_on_a_photo_sized_image(name):
+    img = make_image(5, (256, 192))
+    out = A.apply_family(name, img, np.random.default_rng(11))
+    assert out.mode == "RGB" and min(out.size) >= 8
+
+
+def test_specific_geometry():
+    img = make_image(1, (64, 48))
+    rng = np.random.default_rng(0)
+    assert A.rotate_right_angle(img, rng).size in {(64, 48), (48, 64)}
+    flipped = A.flip(img, np.random.default_rng(0), vertical_probability=0.0)
+    assert np.array_equal(_arr(flipped), _arr(img)[:, ::-1])
+    bordered = A.border(img, rng, 0.1, 0.2)
+    assert bordered.size[0] >= 64 + 2 * 6 and bordered.size[1] >= 48 + 2 * 4
+    cropped = A.crop_zoom(img, rng, 0.3, 0.5, zoom=False)
+    assert cropped.size[0] * cropped.size[1] < 0.6 * 64 * 48
+    assert A.crop_zoom(img, rng).size == img.size
+    gray = _arr(A.grayscale(img, rng))
+    assert np.array_equal(gray[..., 0], gray[..., 1])
+
+
+def test_hsv_shift_full_turn_is_identity_and_half_turn_is_not():
+    img = make_image(2)
+    same = A.hsv_shift(img, 1.0)
+    other = A.hsv_shift(img, 0.5)
+    base = _arr(img.convert("HSV").convert("RGB"))
+    assert np.abs(_arr(same) - base).max() <= 2
+    assert np.abs(_arr(other) - base).mean() > 5
+
+
+def test_mixup_blends_and_train_recipe_size():
+    img, other = make_image(1), make_image(2)
+    mixed = A.mixup(img, other, np.random.default_rng(0))
+    assert 0 < np.abs(_arr(mixed) - _arr(img)).mean() < np.abs(_arr(other) - _arr(img)).mean()
+    recipe = A.TrainAugment(size=40, p_mixup=1.0)
+    views = [recipe(img, np.random.default_rng(s), other=other) for s in range(5)]
+    assert all(v.size == (40, 40) and v.mode == "RGB" for v in views)
+    assert not np.array_equal(_arr(views[0]), _arr(views[1]))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown transform family"):
+        A.apply_family("swirl", make_image(0), np.random.default_rng(0))
+    with pytest.raises(ValueError, match="quality"):
+        A.jpeg(make_image(0), np.random.default_rng(0), min_quality=0)
+    with pytest.raises(ValueError, match="p_flip"):
+        A.TrainAugment(p_flip=2.0)
