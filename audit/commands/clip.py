@@ -59,6 +59,10 @@ def eval_command(
     classnames: Optional[str] = typer.Option(None, "--classnames", help="Class-name file or built-in set name."),
     activation: Optional[str] = typer.Option(None, "--activation", help="Override when the checkpoint does not record it."),
     device: str = typer.Option("cpu", "--device"),
+    probe: bool = typer.Option(False, "--probe", help="Also run the linear and few-shot probes."),
+    probe_train: Optional[str] = typer.Option(None, "--probe-train",
+                                              help="Labelled training source of the probes (default for "
+                                                   "synthetic:<task>: the same task with the next seed)."),
 ) -> None:
     """Zero-shot evaluation: writes OUT/metrics.json (acc1, acc5, mean_per_class_recall) and OUT/predictions.csv."""
     from audit.atomic_files import atomic_write_text
@@ -72,12 +76,20 @@ def eval_command(
         net = load(model, activation=activation, device=device)
         data = open_classification(dataset, classnames=classnames, templates=templates)
         result = evaluate_zero_shot(net, data, batch_size=batch_size)
+        probes = {}
+        if probe:
+            from clip_core.linear_probe import default_probe_train, run_probes
+            train_source = probe_train or default_probe_train(dataset)
+            train_set = open_classification(train_source, classnames=classnames, templates=templates)
+            probes = run_probes(net, data, train_set, batch_size=batch_size)
+            probes["linear_probe"]["train_source"] = train_source
     except (ValueError, FileNotFoundError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from error
     metrics = dict(result.metrics)
     metrics.update({"dataset": dataset, "model": str(model), "num_examples": len(result.predictions),
                     "num_classes": len(data.classnames), "skipped": len(data.skipped)})
+    metrics.update(probes)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["id", "prediction", "label", "correct"], lineterminator="\n")
@@ -87,6 +99,8 @@ def eval_command(
     atomic_write_text(out / "predictions.csv", buf.getvalue())
     typer.echo(f"acc1 {metrics['acc1']:.4f}  acc5 {metrics['acc5']:.4f}  "
                f"mean_per_class_recall {metrics['mean_per_class_recall']:.4f} -> {out}")
+    if probes:
+        typer.echo(f"linear probe acc1 {probes['linear_probe']['acc1']:.4f} (C={probes['linear_probe']['C']:.3g})")
 
 
 def register(app: typer.Typer) -> None:

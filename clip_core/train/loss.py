@@ -14,15 +14,46 @@ def _distributed() -> Tuple[int, int]:
     return 0, 1
 
 
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward sums every rank's gradient of the gathered tensor and keeps the local slice."""
+
+    @staticmethod
+    def forward(ctx, features: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        rank, world = _distributed()
+        ctx.rank, ctx.n = rank, features.shape[0]
+        parts = [torch.empty_like(features) for _ in range(world)]
+        dist.all_gather(parts, features.contiguous())
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)  # works on gloo, unlike reduce_scatter
+        return grad[ctx.rank * ctx.n:(ctx.rank + 1) * ctx.n]
+
+
 def gather_features(features: torch.Tensor) -> torch.Tensor:
-    """All-gather [N, D] features from every rank into [world*N, D], keeping the gradient of the local part."""
-    rank, world = _distributed()
+    """All-gather [N, D] features from every rank into [world*N, D], with gradient flowing back to every rank.
+
+    Each rank's local loss scores its rows against everybody's features; the backward pass returns to
+    each rank the sum of all ranks' gradients for its features, so averaging the parameter gradients
+    over ranks (DDP, or ``average_gradients``) gives exactly the single-process gradient of the mean loss.
+    """
+    _, world = _distributed()
     if world == 1:
         return features
-    parts = [torch.zeros_like(features) for _ in range(world)]
-    dist.all_gather(parts, features.detach().contiguous())
-    parts[rank] = features  # gather with grad for the local slice ("local loss" convention)
-    return torch.cat(parts, dim=0)
+    return _GatherWithGrad.apply(features)
+
+
+def average_gradients(module: torch.nn.Module) -> None:
+    """All-reduce-mean the gradients of `module` across ranks (what DDP does); no-op in one process."""
+    _, world = _distributed()
+    if world == 1:
+        return
+    for p in module.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad.div_(world)
 
 
 def clip_loss(image_features: torch.Tensor, text_features: torch.Tensor,

@@ -4,6 +4,8 @@ Run ``train(TrainConfig(...))``. Batch b of the run always holds examples ``b*B 
 source (cycling by epoch) and the augmentation RNG is re-seeded from (seed, step), so a run resumed
 from a checkpoint continues bit-identically on CPU. Output directory: ``checkpoint.pt`` (clip_core
 format plus ``epoch``, ``step``, ``name``, ``config``, ``optimizer``) and ``metrics.jsonl``.
+Under ``torchrun`` (WORLD_SIZE > 1) each rank takes its contiguous share of the global batch, features
+are all-gathered with gradient, parameter gradients are averaged, and only rank 0 writes files.
 """
 from __future__ import annotations
 
@@ -21,9 +23,11 @@ import torch
 from clip_core.checkpoint import save_checkpoint
 from clip_core.config import check_activation, get_preset
 from clip_core.model import CLIP
+from clip_core.tokenizer import Tokenizer
 
 from .data_feed import ExampleFeed, split_micro
-from .loss import clip_loss
+from .distributed import DistInfo, mean_across_ranks, setup_distributed
+from .loss import average_gradients, clip_loss
 from .optim import build_optimizer, clamp_logit_scale, lr_at
 
 PRECISIONS = ("fp32", "bf16")
@@ -59,6 +63,7 @@ class TrainConfig:
     log_every: int = 1
     device: str = "cpu"
     progress: bool = True
+    tokenizer: Optional[str] = None  # merges file of our own vocabulary; None: OpenAI's
 
     def validate(self) -> "TrainConfig":
         """Check field values; raises ValueError naming the field."""
@@ -112,7 +117,13 @@ class TrainResult:
 def build_model(cfg: TrainConfig) -> CLIP:
     """A freshly initialised model for the config (seeded by cfg.seed)."""
     torch.manual_seed(cfg.seed)
-    model = CLIP(get_preset(cfg.model), cfg.activation)
+    if cfg.tokenizer is None:
+        model = CLIP(get_preset(cfg.model), cfg.activation)
+    else:
+        config = get_preset(cfg.model)
+        tokenizer = Tokenizer.from_file(cfg.tokenizer, max_merges=None, context_length=config.text.context_length)
+        model = CLIP(get_preset(cfg.model, vocab_size=tokenizer.vocab_size), cfg.activation)
+        model.tokenizer = tokenizer
     if cfg.grad_checkpointing:
         model.set_grad_checkpointing(True)
     return model.to(cfg.device)
@@ -122,12 +133,14 @@ def _step_seed(seed: int, step: int) -> int:
     return (seed * 1_000_003 + step * 7919 + 12345) % (2 ** 63)
 
 
-def make_batch(model: CLIP, feed: ExampleFeed, cfg: TrainConfig, step: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(images [B,3,S,S], token ids [B,L]) of global batch `step`, augmentation seeded by (seed, step)."""
-    examples = feed.take(step * cfg.batch_size, cfg.batch_size)
+def make_batch(model: CLIP, feed: ExampleFeed, cfg: TrainConfig, step: int,
+               rank: int = 0, world: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(images, token ids) of this rank's contiguous 1/world share of global batch `step`, augmentation seeded by (seed, step, rank)."""
+    share = cfg.batch_size // world
+    examples = feed.take(step * cfg.batch_size + rank * share, share)
     transform = model.preprocess(train=cfg.augment)
     gen_state = torch.random.get_rng_state()
-    torch.manual_seed(_step_seed(cfg.seed, step))
+    torch.manual_seed(_step_seed(cfg.seed, step) + rank)
     try:
         images = torch.stack([transform(ex.image) for ex in examples])
     finally:
@@ -206,6 +219,14 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, stop_after: Optional[i
           feed: Optional[ExampleFeed] = None) -> TrainResult:
     """Train (or resume) a CLIP model; `stop_after` ends the invocation early at that global step (for tests)."""
     cfg.validate()
+    dinfo: DistInfo = setup_distributed(cfg.device)
+    if cfg.batch_size % (dinfo.world * cfg.accum_steps):
+        raise ValueError(f"TrainConfig.batch_size ({cfg.batch_size}) must be divisible by world size "
+                         f"({dinfo.world}) x accum_steps ({cfg.accum_steps})")
+    if dinfo.world > 1:
+        cfg = dataclasses.replace(cfg, device=dinfo.device)
+        if not dinfo.is_main:  # only rank 0 writes checkpoints, metrics and the progress bar
+            cfg = dataclasses.replace(cfg, progress=False)
     payload = load_training_state(Path(resume), cfg.device) if resume else None
     model = build_model(cfg)
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas, cfg.eps)
@@ -215,7 +236,7 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, stop_after: Optional[i
         optimizer.load_state_dict(payload["optimizer"])
         start = int(payload["step"])
     feed = feed or ExampleFeed(cfg.data)
-    out = Path(cfg.out) if cfg.out else None
+    out = Path(cfg.out) if cfg.out and dinfo.is_main else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     end = min(cfg.steps, stop_after) if stop_after is not None else cfg.steps
@@ -230,9 +251,12 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, stop_after: Optional[i
             lr = lr_at(step, cfg.lr, cfg.total_warmup, cfg.steps, cfg.min_lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            images, texts = make_batch(model, feed, cfg, step)
+            images, texts = make_batch(model, feed, cfg, step, dinfo.rank, dinfo.world)
             optimizer.zero_grad(set_to_none=True)
             loss = accumulate_gradients(model, images, texts, cfg.accum_steps, lambda: _autocast(cfg))
+            if dinfo.world > 1:
+                average_gradients(model)  # mean of the ranks' local-loss gradients = full-batch gradient
+                loss = mean_across_ranks(loss)
             if not math.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss} at step {step}")
             if cfg.grad_clip_norm:

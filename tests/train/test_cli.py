@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from audit.cli import app
@@ -45,3 +46,36 @@ def test_train_bad_batch(tmp_path):
     res = CliRunner().invoke(app, ["clip", "train", "--steps", "1", "--batch-size", "6", "--accum-steps", "4",
                                    "--out", str(tmp_path / "o"), "--no-progress"])
     assert res.exit_code == 2 and "accum_steps" in res.output
+
+
+@pytest.fixture(scope="module")
+def one_step_run(tmp_path_factory):
+    """A checkpoint trained for one step (shared by the probe tests)."""
+    from clip_core.train import TrainConfig, train
+    return train(TrainConfig(steps=1, batch_size=4, out=str(tmp_path_factory.mktemp("run")), progress=False))
+
+
+def test_eval_with_probe(tmp_path, one_step_run):
+    run = one_step_run
+    ev = tmp_path / "eval"
+    res = CliRunner().invoke(app, ["clip", "eval", "--model", str(run.checkpoint), "--dataset",
+                                   "synthetic:colors?n=30", "--probe-train", "synthetic:colors?n=60&seed=5",
+                                   "--out", str(ev), "--probe"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((ev / "metrics.json").read_text())
+    lp = metrics["linear_probe"]
+    assert lp["num_test"] == 30 and lp["num_train"] + lp["num_val"] == 60
+    assert lp["train_source"] == "synthetic:colors?n=60&seed=5"
+    assert 0 <= lp["acc1"] <= lp["acc5"] <= 1 and 1e-6 <= lp["C"] <= 1e6
+    assert "1" in metrics["few_shot"] and "acc1" in metrics  # zero-shot keys stay at the top level
+
+
+def test_eval_probe_needs_train_source(tmp_path, one_step_run):
+    run = one_step_run
+    folder = tmp_path / "imgs" / "cat"
+    folder.mkdir(parents=True)
+    from PIL import Image
+    Image.new("RGB", (8, 8)).save(folder / "a.png")
+    res = CliRunner().invoke(app, ["clip", "eval", "--model", str(run.checkpoint), "--dataset",
+                                   str(tmp_path / "imgs"), "--out", str(tmp_path / "o"), "--probe"])
+    assert res.exit_code == 2 and "--probe-train" in res.output
