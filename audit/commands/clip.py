@@ -31,6 +31,7 @@ def train_command(
     save_every: Optional[int] = typer.Option(None, "--save-every", help="Also checkpoint every N steps."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Checkpoint to continue from."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Merges file of our own vocabulary (`clip-audit clip tokenizer`); default OpenAI's."),
 ) -> None:
     """Train a CLIP model; writes OUT/checkpoint.pt and OUT/metrics.jsonl."""
     from clip_core.train import TrainConfig, train
@@ -40,13 +41,39 @@ def train_command(
                           accum_steps=accum_steps, lr=lr, weight_decay=weight_decay,
                           warmup_fraction=warmup_fraction, activation=activation, precision=precision,
                           grad_checkpointing=grad_checkpointing, seed=seed, device=device,
-                          save_every=save_every, progress=progress)
+                          save_every=save_every, progress=progress,
+                          tokenizer=str(tokenizer) if tokenizer else None)
         result = train(cfg, resume=str(resume) if resume else None)
     except (ValueError, FileNotFoundError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from error
     last = f", last loss {result.losses[-1]:.4f}" if result.losses else ""
     typer.echo(f"trained to step {result.step}{last} -> {result.checkpoint}")
+
+
+@clip_app.command("tokenizer")
+def tokenizer_command(
+    data: str = typer.Option(..., "--data", help="Caption source: synthetic, CSV manifest, WebDataset or img2dataset."),
+    out: Path = typer.Option(..., "--out", help="Merges file to write (gzip, OpenAI's format)."),
+    vocab_size: int = typer.Option(8192, "--vocab-size", help="Vocabulary size, 514 byte symbols and specials included."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Use at most this many captions."),
+) -> None:
+    """Learn a byte-level BPE vocabulary from the captions of a source (for models trained from scratch)."""
+    from itertools import islice
+
+    from clip_core.data import open_captions
+    from clip_core.tokenizer import Tokenizer
+
+    try:
+        captions = [example.caption for example in islice(open_captions(data), limit)]
+        if not captions:
+            raise ValueError(f"{data}: no captions found")
+        learned = Tokenizer.train(captions, vocab_size=vocab_size)
+        learned.save(out)
+    except (ValueError, FileNotFoundError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from error
+    typer.echo(f"learned {len(learned.merges)} merges (vocabulary {learned.vocab_size}) from {len(captions)} captions -> {out}")
 
 
 @clip_app.command("eval")

@@ -79,3 +79,24 @@ def test_eval_probe_needs_train_source(tmp_path, one_step_run):
     res = CliRunner().invoke(app, ["clip", "eval", "--model", str(run.checkpoint), "--dataset",
                                    str(tmp_path / "imgs"), "--out", str(tmp_path / "o"), "--probe"])
     assert res.exit_code == 2 and "--probe-train" in res.output
+
+
+def test_tokenizer_command_and_training_with_own_vocabulary(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from audit.cli import app
+    from clip_core.checkpoint import load
+
+    runner = CliRunner()
+    merges = tmp_path / "merges.txt.gz"
+    result = runner.invoke(app, ["clip", "tokenizer", "--data", "synthetic?n=200", "--out", str(merges), "--vocab-size", "600"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["clip", "train", "--data", "synthetic?n=200", "--steps", "2", "--batch-size", "8",
+                                 "--out", str(out), "--tokenizer", str(merges), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    model = load(out / "checkpoint.pt")
+    assert model.vocab_size == model.get_tokenizer().vocab_size <= 600
+    assert model.tokenize(["a photo of two red circles"]).max() < model.vocab_size
+    bad = runner.invoke(app, ["clip", "tokenizer", "--data", str(tmp_path / "missing.csv"), "--out", str(merges)])
+    assert bad.exit_code == 2 and "missing.csv" in bad.output
