@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from audit.atomic_files import atomic_write_text
+from clip_core.atomic_files import atomic_write_text
 
 Log = Callable[[str], None]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from audit.atomic_files import atomic_write_text
+from clip_core.atomic_files import atomic_write_text
 from audit.overlap_pipeline import NEIGHBOURS_FILE, read_decisions
 from audit.thresholds import LABEL_COLUMNS, read_labels
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audit.atomic_files import atomic_write_text
-from audit.descriptor_sets import DescriptorShard
+from clip_core.atomic_files import atomic_write_text
+from detector.descriptor_files import DescriptorShard
 from audit.overlap_run import PendingShard, shard_file_stem
 from detector.checkpoint import resolve_detector
 from detector.embed import DescriptorRunner, EmbedConfig, embed_source, prefetch_batches, read_descriptors

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.descriptor_sets import DescriptorShard, is_descriptor_dir, read_descriptor_set, read_descriptor_shards
+from detector.descriptor_files import DescriptorShard, is_descriptor_dir, read_descriptor_set, read_descriptor_shards
 from audit.overlap_run import PendingShard
 from audit.overlap_search import EvalSet
 

@@ -21,7 +21,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 import pyarrow.parquet as pq
 
-from audit.atomic_files import atomic_write_text
+from clip_core.atomic_files import atomic_write_text
 from audit.overlap_run import OverlapSummary, PendingShard, reduce_shards, stream_shards
 from audit.overlap_search import MATCH_COLUMNS, EvalIndex, EvalSet, SearchConfig
 from audit.thresholds import ThresholdDecision, attach_similarities, decide_thresholds, read_labels

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from audit.atomic_files import atomic_path, write_parquet_atomic
-from audit.descriptor_sets import DescriptorShard
+from clip_core.atomic_files import atomic_path, write_parquet_atomic
+from detector.descriptor_files import DescriptorShard
 from audit.overlap_search import MATCH_COLUMNS, NEIGHBOUR_COLUMNS, EvalIndex, top_k_per_eval
 
 ShardLoader = Callable[[], DescriptorShard]

@@ -9,7 +9,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from audit.atomic_files import atomic_write_text
+from clip_core.atomic_files import atomic_write_text
 
 
 def _json_value(value: object) -> object:

@@ -63,7 +63,7 @@ def _peak_memory_child(n_eval: int, n_pretraining: int, dim: int, shard: int) ->
     from audit.overlap_pipeline import run_overlap_search
     from audit.overlap_run import PendingShard
     from audit.overlap_search import EvalSet, SearchConfig
-    from audit.descriptor_sets import DescriptorShard
+    from detector.descriptor_files import DescriptorShard
 
     rng = np.random.default_rng(1)
     eval_set = EvalSet("eval", [str(i) for i in range(n_eval)], _unit(rng, n_eval, dim))

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
+from .atomic_files import atomic_torch_save
 from .config import ACTIVATIONS, CLIPConfig, TextConfig, VisionConfig, check_activation
 from .model import CLIP
 from .tokenizer import Tokenizer, default_tokenizer
@@ -385,14 +386,7 @@ def save_checkpoint(path: PathLike, model: CLIP, config: Optional[CLIPConfig] = 
         },
     }
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, p)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_torch_save(payload, p)
     return p
 
 

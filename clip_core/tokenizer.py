@@ -15,6 +15,8 @@ import ftfy
 import regex as re
 import torch
 
+from .atomic_files import atomic_path
+
 BPE_FILENAME = "bpe_simple_vocab_16e6.txt.gz"
 ENV_VAR = "CLIP_AUDIT_BPE_PATH"
 OPENAI_NUM_MERGES = 49152 - 256 - 2  # 48,894 merges -> vocabulary 49,408
@@ -152,11 +154,9 @@ class Tokenizer:
     def save(self, path: Union[str, os.PathLike]) -> Path:
         """Write the merges as a gzip file in OpenAI's format (atomic: temp file then rename)."""
         p = Path(path)
-        tmp = p.with_name(p.name + ".tmp")
         text = MERGES_HEADER + " (clip_core)\n" + "\n".join(f"{a} {b}" for a, b in self.merges) + "\n"
-        with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        with atomic_path(p) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as f:
             f.write(text)
-        os.replace(tmp, p)
         return p
 
     def bpe(self, token: str) -> str:

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from detector.checkpoint import atomic_write_text
+from clip_core.atomic_files import atomic_write_text
+from detector.descriptor_files import read_descriptor_set
 from detector.model import Detector
 from detector.preprocess import image_to_uint8, normalise_batch
 from detector.sources import open_images
@@ -71,7 +72,7 @@ def pick_device(name: str) -> torch.device:
 
 
 class DescriptorRunner:
-    """A detector prepared for inference on one device (bf16 and channels_last on CUDA)."""
+    """A detector prepared for inference on one device (channels_last everywhere, bf16 on CUDA)."""
 
     def __init__(self, model: Detector, device: str = "auto") -> None:
         self.device = pick_device(device)
@@ -80,16 +81,15 @@ class DescriptorRunner:
         self.model = model.eval().to(self.device)
         self.input_size = model.config.input_size
         self.dim = model.config.dim
-        if self.device.type == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
+        # channels_last: oneDNN's fast path on CPU (about 1.5-2x at low resolution) and tensor cores on CUDA
+        self.model = self.model.to(memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def embed_uint8(self, batch: np.ndarray | torch.Tensor) -> np.ndarray:
         """(N, H, W, 3) uint8 images to (N, dim) float32 L2-normalised descriptors."""
         t = torch.as_tensor(batch)
-        x = normalise_batch(t.to(self.device, non_blocking=True))
+        x = normalise_batch(t.to(self.device, non_blocking=True)).contiguous(memory_format=torch.channels_last)
         if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 out = self.model(x)
         else:
@@ -276,26 +276,8 @@ def _finalise(out: Path, parts: Path, n_parts: int, dim: int, identity: dict[str
 
 def read_descriptors(out_dir: str | Path) -> tuple[list[str], np.ndarray]:
     """Read back an embed output folder (single file or numbered pairs) as (ids, matrix)."""
-    out = Path(out_dir)
-    if (out / "descriptors.npy").is_file():
-        pairs = [(out / "descriptors.npy", out / "ids.txt")]
-    else:
-        pairs = [(p, out / p.name.replace("descriptors-", "ids-").replace(".npy", ".txt"))
-                 for p in sorted(out.glob("descriptors-*.npy"))]
-    if not pairs:
-        raise FileNotFoundError(f"no descriptors.npy or descriptors-*.npy in {out}")
-    ids: list[str] = []
-    mats = []
-    for mpath, ipath in pairs:
-        if not ipath.is_file():
-            raise FileNotFoundError(f"ids file missing for {mpath}: {ipath}")
-        m = np.load(mpath)
-        rows = ipath.read_text(encoding="utf-8").splitlines()
-        if len(rows) != len(m):
-            raise ValueError(f"{ipath}: {len(rows)} ids but {mpath} has {len(m)} rows")
-        ids += rows
-        mats.append(m)
-    return ids, np.concatenate(mats)
+    shard = read_descriptor_set(Path(out_dir), allow_empty=True)
+    return shard.ids, shard.descriptors
 
 
 def summary_dict(result: EmbedResult) -> dict[str, Any]:

@@ -18,7 +18,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from detector.augment import TrainAugment
-from detector.checkpoint import atomic_torch_save, atomic_write_text, save_detector, FORMAT
+from clip_core.atomic_files import atomic_torch_save, atomic_write_text
+from detector.checkpoint import FORMAT, save_detector
 from detector.config import DetectorConfig
 from detector.distributed import world
 from detector.embed import pick_device
@@ -144,9 +145,7 @@ def train_detector(images: str, out_dir: str | Path, detector: DetectorConfig = 
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     torch.manual_seed(train.seed)
-    model = Detector(detector).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = Detector(detector).to(device).to(memory_format=torch.channels_last)  # faster on CPU (oneDNN) and CUDA
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": train.weight_decay},
@@ -223,8 +222,7 @@ def train_detector(images: str, out_dir: str | Path, detector: DetectorConfig = 
                 for group in opt.param_groups:
                     group["lr"] = lr
                 x = normalise_batch(torch.cat([v1, v2]).to(device, non_blocking=True))
-                if device.type == "cuda":
-                    x = x.contiguous(memory_format=torch.channels_last)
+                x = x.contiguous(memory_format=torch.channels_last)
                 with autocast:
                     z = train_model(x)
                 z1, z2 = z.float().chunk(2)

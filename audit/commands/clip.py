@@ -92,7 +92,7 @@ def eval_command(
                                                    "synthetic:<task>: the same task with the next seed)."),
 ) -> None:
     """Zero-shot evaluation: writes OUT/metrics.json (acc1, acc5, mean_per_class_recall) and OUT/predictions.csv."""
-    from audit.atomic_files import atomic_write_text
+    from clip_core.atomic_files import atomic_write_text
     from clip_core.checkpoint import load
     from clip_core.data import open_classification
     from clip_core.zeroshot import evaluate_zero_shot

@@ -82,7 +82,7 @@ def evaluate(
         raise _fail(error) from error
     typer.echo(format_report(report))
     if out is not None:
-        from detector.checkpoint import atomic_write_text
+        from clip_core.atomic_files import atomic_write_text
 
         atomic_write_text(out, json.dumps(report.to_dict(), indent=2) + "\n")
         typer.echo(f"report: {out}")

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from audit.atomic_files import atomic_write_text
+from clip_core.atomic_files import atomic_write_text
 from audit.inspect_page import LABELS_FILE, InspectOptions, make_server, render_page
 
 

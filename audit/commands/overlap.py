@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from audit.atomic_files import atomic_write_text
+from clip_core.atomic_files import atomic_write_text
 from audit.commands.contamination import _parse_thresholds
 from audit.contamination_inputs import parse_assignment
 from audit.inspect_page import SOURCES_FILE

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from audit.cli import app
-from audit.descriptor_sets import read_descriptor_set, read_descriptor_shards
+from detector.descriptor_files import read_descriptor_set, read_descriptor_shards
 from audit.overlap_pipeline import run_overlap_search
 from audit.overlap_run import PendingShard
 from audit.overlap_search import EvalIndex, EvalSet, SearchConfig

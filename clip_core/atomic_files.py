@@ -31,6 +31,14 @@ def atomic_write_text(path: Path, text: str) -> None:
         temporary.write_text(text, encoding="utf-8")
 
 
+def atomic_torch_save(obj: object, path: Path) -> None:
+    """torch.save to path atomically."""
+    import torch
+
+    with atomic_path(path) as temporary:
+        torch.save(obj, temporary)
+
+
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
     """Write a parquet file atomically."""
     with atomic_path(path) as temporary:

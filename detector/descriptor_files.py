@@ -95,22 +95,22 @@ def read_descriptor_shards(path: Path) -> Iterator[DescriptorShard]:
     if not root.exists():
         raise FileNotFoundError(f"descriptor folder not found: {root}")
     if not is_descriptor_dir(root):
-        raise ValueError(f"{root}: no descriptors.npy, descriptors-*.npy or img_emb/ found")
+        raise FileNotFoundError(f"{root}: no descriptors.npy, descriptors-*.npy or img_emb/ found")
     layout = _clip_retrieval_layout if (root / "img_emb").is_dir() else _embed_layout
     yield from layout(root)
 
 
-def read_descriptor_set(path: Path) -> DescriptorShard:
+def read_descriptor_set(path: Path, allow_empty: bool = False) -> DescriptorShard:
     """Read a whole (evaluation-sized) descriptor folder into one shard; ids must be unique."""
     shards = list(read_descriptor_shards(path))
     ids = [i for shard in shards for i in shard.ids]
-    if not ids:
+    if not ids and not allow_empty:
         raise ValueError(f"{path}: the descriptor set is empty")
     if len(set(ids)) != len(ids):
         seen: set[str] = set()
         repeated = sorted({i for i in ids if i in seen or seen.add(i)})[:5]
         raise ValueError(f"{path}: repeated ids {repeated}")
     dims = {shard.descriptors.shape[1] for shard in shards}
-    if len(dims) != 1:
+    if len(dims) > 1:
         raise ValueError(f"{path}: shards disagree on the descriptor dimension {sorted(dims)}")
     return DescriptorShard(Path(path).name, ids, np.concatenate([s.descriptors for s in shards]))
