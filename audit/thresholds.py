@@ -8,8 +8,8 @@ Rules, in order (the paper's step 2, made a tool):
    lowest candidate t such that the estimated precision dup(>= s) / labelled(>= s) is at least the
    target at t and at every higher candidate s ("keep precision high, then maximise recall").
    Precision and recall (recall among labelled duplicates) come with Clopper-Pearson intervals and
-   the number of labels behind them. When no candidate reaches the target, the next rule applies
-   and the reason is recorded.
+   the number of labels behind them. When no candidate keeps the target (the inspected pairs are
+   all non-duplicates, say), the threshold goes just above every labelled non-duplicate.
 3. ``detector_default``: the detector's calibrated threshold.
 """
 from __future__ import annotations
@@ -80,7 +80,11 @@ def attach_similarities(labels: pd.DataFrame, neighbours: pd.DataFrame, source: 
 def fit_threshold(
     dataset: str, similarity: np.ndarray, is_duplicate: np.ndarray, target_precision: float = 0.95, confidence: float = 0.95
 ) -> ThresholdDecision | None:
-    """Lowest labelled similarity whose precision stays >= target above it; None if none does."""
+    """Lowest labelled similarity whose precision stays >= target above it (None without labels).
+
+    When no labelled cut keeps the target precision, the threshold is set just above every
+    labelled non-duplicate: precision comes first.
+    """
     if not 0.0 < target_precision <= 1.0:
         raise ValueError(f"target_precision must lie in (0, 1], got {target_precision}")
     similarity = np.asarray(similarity, dtype=float)
@@ -95,10 +99,23 @@ def fit_threshold(
     dup_above = np.cumsum(dups)[last]
     precision = dup_above / above
     stays = np.minimum.accumulate(precision >= target_precision)
+    n_dup = int(dups.sum())
+    r_low, r_high = (0.0, 1.0)
     if not stays.any():
-        return None
+        # No labelled cut keeps the precision: keep precision first, above every labelled non-duplicate.
+        threshold = float(np.nextafter(sims[~dups].max(), np.inf))
+        k = int((dups & (sims >= threshold)).sum())
+        if n_dup:
+            r_low, r_high = clopper_pearson(k, n_dup, confidence)
+        return ThresholdDecision(
+            dataset=dataset, threshold=threshold, rule="labels", target_precision=target_precision,
+            note=f"no labelled cut keeps precision >= {target_precision}; set above every labelled non-duplicate",
+            n_labels=int(sims.size), n_duplicates=n_dup, n_above=k,
+            precision=1.0 if k else math.nan, recall=k / n_dup if n_dup else math.nan,
+            recall_low=r_low if n_dup else math.nan, recall_high=r_high if n_dup else math.nan,
+        )
     chosen = int(np.nonzero(stays)[0][-1])
-    n_dup, n_above, k = int(dups.sum()), int(above[chosen]), int(dup_above[chosen])
+    n_above, k = int(above[chosen]), int(dup_above[chosen])
     p_low, p_high = clopper_pearson(k, n_above, confidence)
     r_low, r_high = clopper_pearson(k, n_dup, confidence) if n_dup else (math.nan, math.nan)
     return ThresholdDecision(
@@ -136,11 +153,8 @@ def decide_thresholds(
         note = ""
         if labels is not None and (labels["dataset"] == name).any():
             rows = labels[labels["dataset"] == name]
-            fitted = fit_threshold(name, rows["similarity"].to_numpy(), rows["is_duplicate"].to_numpy(), target_precision)
-            if fitted is not None:
-                decisions[name] = fitted
-                continue
-            note = f"labels never reach precision {target_precision} ({len(rows)} labels)"
+            decisions[name] = fit_threshold(name, rows["similarity"].to_numpy(), rows["is_duplicate"].to_numpy(), target_precision)
+            continue
         fallback = default.get(name) if isinstance(default, Mapping) else default
         if fallback is None:
             raise ValueError(

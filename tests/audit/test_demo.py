@@ -36,7 +36,7 @@ def test_demo_writes_every_stage_and_the_contamination_table(demo_run) -> None:
     summary = json.loads((out / "demo_summary.json").read_text())
     plants = pd.read_csv(out / "plants.csv")
     assert summary["planted_eval_images"] == plants["eval_id"].nunique() == 10
-    assert summary["thresholds"]["counts"]["rule"] in ("labels", "detector_default")
+    assert summary["thresholds"]["counts"]["rule"] == summary["thresholds"]["colors"]["rule"] == "labels"
     predictions = pd.read_csv(out / "predictions" / "counts.csv")
     assert list(predictions.columns) == ["id", "prediction", "label", "correct"]
     assert "demo done" in output
