@@ -1,10 +1,13 @@
 """Copy-detection benchmark: µAP overall and per transform family, detector against the imagehash baselines.
 
-Builds the benchmark of scripts/build_copy_benchmark.py (real photographs, dark and low-texture
+Builds the benchmark of scripts/build_copy_benchmark.py (real photographs of the benchmark pool
+runs/detector-images/benchmark written by scripts/fetch_detector_images.py, dark and low-texture
 images, 10 distractors per reference, 12 transform families) unless --benchmark DIR is given, then
 scores every method in the same run and prints one table.
 
-    .venv/bin/python bench/copy_detection.py [--method default] [--method PATH] [--benchmark DIR]
+    .venv/bin/python scripts/fetch_detector_images.py --out runs/detector-images
+    .venv/bin/python scripts/build_copy_benchmark.py --photos runs/detector-images/benchmark --out runs/copy-benchmark
+    .venv/bin/python bench/copy_detection.py --benchmark runs/copy-benchmark [--method default] [--method PATH]
 """
 from __future__ import annotations
 

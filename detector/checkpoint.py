@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,8 @@ def load_default_detector() -> Detector:
     model = load_detector(DEFAULT_WEIGHTS)
     if DEFAULT_METADATA.is_file():
         model.metadata.update(json.loads(DEFAULT_METADATA.read_text(encoding="utf-8")))  # type: ignore[attr-defined]
+    if model.metadata.get("warning"):  # type: ignore[attr-defined]
+        warnings.warn(f"default detector: {model.metadata['warning']}", UserWarning, stacklevel=2)  # type: ignore[attr-defined]
     return model
 
 

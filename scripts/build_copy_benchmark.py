@@ -1,12 +1,16 @@
-"""Build the copy-detection benchmark from the real photographs available offline.
+"""Build a copy-detection benchmark (or the held-out calibration set) from a pool of real photographs.
 
-Photos: scikit-learn's sample images (china.jpg, flower.jpg), matplotlib's grace_hopper.jpg and
-any image files under --photos DIR. They are cut into non-overlapping tiles (distinct content);
-a share of tiles is darkened or flattened; each reference sits among --distractors other tiles;
-every reference gets one query per transform family (resize, jpeg, crop, flip, rotation, colour,
-grayscale, blur, text, border, aspect, combo3).
+The pool is a folder written by scripts/fetch_detector_images.py: `OUT/benchmark` for the
+benchmark, `OUT/calibration` for calibrating the default threshold (disjoint photographs, and
+never part of the training pool). Each photograph is scaled to at most --photo-side pixels and cut
+into non-overlapping --tile x --tile tiles (distinct content, so no hidden copies); nearly blank
+tiles are dropped. A share of the tiles is darkened or flattened to low contrast and texture; each
+reference sits among --distractors other tiles (from the same photographs, so neighbours of similar
+content), and every reference gets one query per transform family (resize, jpeg, crop, flip,
+rotation, colour, grayscale, blur, text, border, aspect, combo3 = three families in sequence).
 
-    .venv/bin/python scripts/build_copy_benchmark.py --out runs/copy-benchmark [--tile 64] [--photos DIR]
+    .venv/bin/python scripts/build_copy_benchmark.py --photos runs/detector-images/benchmark --out runs/copy-benchmark
+    .venv/bin/python scripts/build_copy_benchmark.py --photos runs/detector-images/calibration --out runs/calibration --seed 1
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -22,46 +27,51 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from detector.copy_benchmark import CopyBenchmarkConfig, build_copy_benchmark, photo_tiles  # noqa: E402
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+DEFAULT_POOL = Path("runs/detector-images/benchmark")
 
 
-def bundled_photos() -> list[Image.Image]:
-    """The photographs shipped inside installed Python packages (no download)."""
+def load_photos(folder: Path, photo_side: int) -> list[Image.Image]:
+    """Every photograph of the pool, scaled down to at most `photo_side` pixels on its long side."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--photos {folder}: no such folder (build it with scripts/fetch_detector_images.py)")
     photos = []
-    try:
-        from sklearn.datasets import load_sample_images
-
-        photos += [Image.fromarray(a) for a in load_sample_images().images]
-    except ImportError:
-        pass
-    try:
-        from matplotlib import cbook
-
-        with cbook.get_sample_data("grace_hopper.jpg") as fh:
-            photos.append(Image.open(fh).convert("RGB"))
-    except (ImportError, OSError, ValueError):
-        pass
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        img = Image.open(path).convert("RGB")
+        img.thumbnail((photo_side, photo_side), Image.Resampling.LANCZOS)
+        photos.append(img)
+    if not photos:
+        raise ValueError(f"--photos {folder}: no images found")
     return photos
+
+
+def textured(tiles: list[Image.Image], min_std: float) -> list[Image.Image]:
+    """Drop nearly blank tiles (sky, walls): two of them are indistinguishable, so not a copy question."""
+    return [t for t in tiles if float(np.asarray(t.convert("L"), dtype=np.float32).std()) >= min_std]
 
 
 def main() -> None:
     """Parse arguments, build, print the summary."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--photos", type=Path, default=None, help="extra folder of photographs")
-    ap.add_argument("--tile", type=int, default=64, help="tile side in pixels")
-    ap.add_argument("--references", type=int, default=16)
+    ap.add_argument("--photos", type=Path, default=DEFAULT_POOL, help="folder of photographs (the pool)")
+    ap.add_argument("--photo-side", type=int, default=448, help="long side the photographs are scaled to")
+    ap.add_argument("--tile", type=int, default=112, help="tile side in pixels")
+    ap.add_argument("--min-std", type=float, default=6.0, help="drop tiles whose gray-level std is below this")
+    ap.add_argument("--references", type=int, default=0, help="number of references (0: as many as the tiles allow)")
     ap.add_argument("--distractors", type=int, default=10, help="distractors per reference")
     ap.add_argument("--hard-fraction", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    photos = bundled_photos()
-    if args.photos is not None:
-        photos += [Image.open(p).convert("RGB") for p in sorted(args.photos.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
-    tiles = photo_tiles(photos, args.tile)
-    config = CopyBenchmarkConfig(n_references=args.references, distractors_per_reference=args.distractors,
+    photos = load_photos(args.photos, args.photo_side)
+    tiles = textured(photo_tiles(photos, args.tile), args.min_std)
+    n_refs = args.references or len(tiles) // (1 + args.distractors)
+    config = CopyBenchmarkConfig(n_references=n_refs, distractors_per_reference=args.distractors,
                                  hard_fraction=args.hard_fraction, seed=args.seed)
     summary = build_copy_benchmark(tiles, args.out, config)
-    summary.update(photos=len(photos), tiles=len(tiles), tile=args.tile)
+    summary.update(photos=len(photos), tiles=len(tiles), tile=args.tile, pool=str(args.photos))
+    (args.out / "benchmark.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(summary, indent=2))
 
 

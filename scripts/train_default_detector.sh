@@ -1,44 +1,51 @@
 #!/usr/bin/env bash
 # Train, calibrate and export the shipped default detector (detector/weights/default.pt + default.json).
-# Every step resumes: rerun the script after an interruption. Intermediate checkpoints stay in
-# $RUN (outside git). On a GPU machine training uses bf16 and channels_last automatically.
+# Every step resumes: rerun the script after an interruption (or to train for more steps: training
+# continues from $RUN/checkpoint.pt towards MAX_STEPS; settings must stay the same, see docs/detector.md).
+# Intermediate checkpoints stay in $RUN (runs/ is outside git). On a GPU machine training uses bf16
+# and channels_last automatically (set WORKERS to the CPU count there).
 #
-#   scripts/train_default_detector.sh            # env: DATA, RUN, INPUT_SIZE, BATCH, EPOCHS, WORKERS
+#   scripts/train_default_detector.sh      # env: IMAGES, RUN, TRUNK, INPUT_SIZE, BATCH, MAX_STEPS, WORKERS
+#   STOP_AFTER_S=1800 scripts/train_default_detector.sh   # train for at most 30 minutes, then calibrate + export
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 CLI=${CLI:-.venv/bin/clip-audit}
-DATA=${DATA:-runs/detector-train}
+IMAGES=${IMAGES:-runs/detector-images}
 RUN=${RUN:-runs/default-detector}
-INPUT_SIZE=${INPUT_SIZE:-160}
-BATCH=${BATCH:-256}
-EPOCHS=${EPOCHS:-100}
-WORKERS=${WORKERS:-8}
+TRUNK=${TRUNK:-resnet18}
+INPUT_SIZE=${INPUT_SIZE:-64}
+BATCH=${BATCH:-64}
+MAX_STEPS=${MAX_STEPS:-4000}
+WORKERS=${WORKERS:-1}
+STOP_AFTER_S=${STOP_AFTER_S:-0}
 
-# 1. training images: Debian packages (offline-data.md), deduplicated; never the benchmark photos
-[ -d "$DATA" ] || "$PY" scripts/fetch_detector_images.py --out "$DATA"
+# 1. images: Debian packages and bundled Python samples (offline-data.md), deduplicated, split by
+#    photograph into train / calibration / benchmark pools (disjoint); never the reserved packages
+[ -d "$IMAGES/train" ] || "$PY" scripts/fetch_detector_images.py --out "$IMAGES"
 
-# 2. the paper's recipe: ResNet-50 with blur pooling, weight norm and GELU; InfoNCE at 0.07, plus a
-#    small entropy term (SSCD) that keeps descriptors spread
-"$CLI" detector train --images "$DATA" --out "$RUN" --variant paper --trunk resnet50 --dim 512 \
-  --input-size "$INPUT_SIZE" --batch-size "$BATCH" --epochs "$EPOCHS" --lr 1e-3 --temperature 0.07 \
-  --entropy-weight 10 --workers "$WORKERS" --checkpoint-every 200
+# 2. the paper's recipe: ResNet trunk with blur pooling, weight norm and GELU; InfoNCE at 0.07 plus
+#    SSCD's entropy term; the full augmentation recipe (colour jitter, grayscale, ...)
+TRAIN=("$CLI" detector train --images "$IMAGES/train" --out "$RUN" --variant paper --trunk "$TRUNK" --dim 512
+  --input-size "$INPUT_SIZE" --batch-size "$BATCH" --epochs 1000 --max-steps "$MAX_STEPS" --lr 1e-3 --warmup-steps 20
+  --temperature 0.07 --entropy-weight 1 --workers "$WORKERS" --checkpoint-every 20)
+if [ "$STOP_AFTER_S" -gt 0 ]; then
+  timeout --signal=INT "$STOP_AFTER_S" "${TRAIN[@]}" || true   # stopped: the last checkpoint is kept
+else
+  "${TRAIN[@]}"
+fi
+WEIGHTS="$RUN/detector.pt"
+[ -f "$WEIGHTS" ] && [ "$WEIGHTS" -nt "$RUN/checkpoint.pt" ] || WEIGHTS="$RUN/checkpoint.pt"
 
-# 3. held-out calibration: augmented copies of benchmark photographs among 10x distractors;
-#    the default threshold is the lowest score with precision >= 0.95
-[ -d "$RUN/calibration" ] || "$PY" scripts/build_copy_benchmark.py --out "$RUN/calibration" --seed 1
-"$CLI" detector eval --references "$RUN/calibration/references" --queries "$RUN/calibration/queries" \
-  --ground-truth "$RUN/calibration/ground_truth.csv" --method "$RUN/detector.pt" --calibrate 0.95 \
-  --out "$RUN/calibration.json"
+# 3. held-out calibration: augmented copies of the calibration photographs (never trained on, not
+#    the benchmark's) among 10x distractors; the default threshold is the lowest score with precision >= 0.95
+[ -d runs/calibration ] || "$PY" scripts/build_copy_benchmark.py --photos "$IMAGES/calibration" --out runs/calibration --seed 1
+"$CLI" detector eval --references runs/calibration/references --queries runs/calibration/queries \
+  --ground-truth runs/calibration/ground_truth.csv --method "$WEIGHTS" --calibrate 0.95 --out "$RUN/calibration.json"
 THRESHOLD=$("$PY" -c "import json,sys; c=json.load(open(sys.argv[1]))['calibration']; print(c['threshold'])" "$RUN/calibration.json")
 
-# 4. export fp16 with weight norm folded (ResNet-50 + 2048x512 head: about 49 MB)
-"$CLI" detector export --checkpoint "$RUN/detector.pt" --out detector/weights/default.pt --threshold "$THRESHOLD"
-"$PY" - "$THRESHOLD" "$INPUT_SIZE" <<'PYEOF'
-import json, sys
-meta = {"variant": "paper", "input_size": int(sys.argv[2]), "dim": 512, "threshold": float(sys.argv[1]),
-        "threshold_rule": "precision >= 0.95 on held-out augmented copies among 10x distractors",
-        "trained_with": "scripts/train_default_detector.sh"}
-open("detector/weights/default.json", "w").write(json.dumps(meta, indent=2) + "\n")
-PYEOF
+# 4. export fp16 with weight norm folded, and the metadata file
+"$CLI" detector export --checkpoint "$WEIGHTS" --out detector/weights/default.pt --threshold "$THRESHOLD"
+"$PY" scripts/write_default_metadata.py --checkpoint "$WEIGHTS" --threshold "$THRESHOLD" \
+  --calibration "$RUN/calibration.json" --out detector/weights/default.json
 echo "default detector: detector/weights/default.pt (threshold $THRESHOLD)"
