@@ -17,7 +17,7 @@ Public API
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -69,6 +69,24 @@ class Shard(ABC):
         return f"{type(self).__name__}(name={self.name!r}, location={self.location!r})"
 
 
+def iter_unique_examples(shards: Iterable) -> Iterator[Example]:
+    """Examples of the shards in order; an id seen twice raises DuplicateIdError naming both places."""
+    seen: dict[str, str] = {}
+    for shard in shards:
+        for ex in shard:
+            where = ex.location or shard.location
+            first = seen.get(ex.id)
+            if first is not None:
+                raise DuplicateIdError(ex.id, first, where)
+            seen[ex.id] = where
+            yield ex
+
+
+def skipped_in(shards: Iterable) -> list[SkipRecord]:
+    """Every shard's skip records of its latest iteration."""
+    return [record for shard in shards for record in shard.skipped]
+
+
 class ImageSource(ABC):
     """A collection of examples split into shards."""
 
@@ -89,15 +107,7 @@ class ImageSource(ABC):
         return self._shards
 
     def __iter__(self) -> Iterator[Example]:
-        seen: dict[str, str] = {}
-        for shard in self.shards():
-            for ex in shard:
-                where = ex.location or shard.location
-                first = seen.get(ex.id)
-                if first is not None:
-                    raise DuplicateIdError(ex.id, first, where)
-                seen[ex.id] = where
-                yield ex
+        return iter_unique_examples(self.shards())
 
     @property
     def num_examples(self) -> int | None:
@@ -121,10 +131,7 @@ class ImageSource(ABC):
     @property
     def skipped(self) -> list[SkipRecord]:
         """Examples skipped during the latest iteration of each shard."""
-        out: list[SkipRecord] = []
-        for shard in self.shards():
-            out.extend(shard.skipped)
-        return out
+        return skipped_in(self.shards())
 
     @property
     def classnames(self) -> list[str] | None:

@@ -20,9 +20,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from .base import DEFAULT_SLICE_SIZE, ImageSource, Shard
+from .base import DEFAULT_SLICE_SIZE, ImageSource, Shard, iter_unique_examples, skipped_in
 from .csv_source import CsvSource
-from .records import DuplicateIdError, Example, SkipRecord
+from .records import Example, SkipRecord
 from .sources import open_source
 
 
@@ -66,14 +66,7 @@ class CaptionPairs:
         if getattr(self.source, "length", 0) is None:  # endless synthetic stream
             yield from self.source
             return
-        seen: dict[str, str] = {}
-        for shard in self.shards():
-            for ex in shard:
-                where = ex.location or shard.location
-                if ex.id in seen:
-                    raise DuplicateIdError(ex.id, seen[ex.id], where)
-                seen[ex.id] = where
-                yield ex
+        yield from iter_unique_examples(self.shards())
 
     def __len__(self) -> int:
         return len(self.source)
@@ -81,10 +74,7 @@ class CaptionPairs:
     @property
     def skipped(self) -> list[SkipRecord]:
         """Examples skipped in the latest iteration (unreadable or without caption)."""
-        out: list[SkipRecord] = []
-        for shard in self.shards():
-            out.extend(shard.skipped)
-        return out
+        return skipped_in(self.shards())
 
 
 def open_captions(

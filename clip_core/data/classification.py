@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 
-from .base import DEFAULT_SLICE_SIZE, ImageSource, Shard
-from .records import DuplicateIdError, Example, SkipRecord
+from .base import DEFAULT_SLICE_SIZE, ImageSource, Shard, iter_unique_examples, skipped_in
+from .records import Example, SkipRecord
 from .sources import open_source
 from .templates import (
     CLASSNAME_SETS, IMAGENET_TEMPLATES, fill, get_classnames, load_classnames, resolve_templates,
@@ -127,14 +127,7 @@ class ClassificationSet:
         return self._shards
 
     def __iter__(self) -> Iterator[Example]:
-        seen: dict[str, str] = {}
-        for shard in self.shards():
-            for ex in shard:
-                where = ex.location or shard.location
-                if ex.id in seen:
-                    raise DuplicateIdError(ex.id, seen[ex.id], where)
-                seen[ex.id] = where
-                yield ex
+        yield from iter_unique_examples(self.shards())
 
     def __len__(self) -> int:
         return len(self.source)
@@ -142,10 +135,7 @@ class ClassificationSet:
     @property
     def skipped(self) -> list[SkipRecord]:
         """Examples skipped in the latest iteration (unreadable or unlabelled)."""
-        out: list[SkipRecord] = []
-        for shard in self.shards():
-            out.extend(shard.skipped)
-        return out
+        return skipped_in(self.shards())
 
 
 def _classnames_arg(spec, where: str):
