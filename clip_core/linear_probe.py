@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from clip_core.zeroshot import metrics_from_logits
+from clip_core.zeroshot import encode_labelled_images, metrics_from_logits
 
 
 @dataclass
@@ -73,39 +73,10 @@ class Features:
         return Features(self.x[index], self.y[index], list(self.classnames))
 
 
-@torch.no_grad()
 def extract_features(model, dataset, batch_size: int = 64) -> Features:
     """Image embeddings (unnormalised, as in the CLIP paper's probes) and labels of a ClassificationSet."""
-    classnames = list(dataset.classnames)
-    index = {name: i for i, name in enumerate(classnames)}
-    transform = model.preprocess(train=False)
-    device = model.logit_scale.device
-    was_training = model.training
-    model.eval()
-    feats: List[np.ndarray] = []
-    labels: List[int] = []
-    batch: List[torch.Tensor] = []
-
-    def flush() -> None:
-        if batch:
-            feats.append(model.encode_image(torch.stack(batch).to(device)).float().cpu().numpy())
-            batch.clear()
-
-    try:
-        for ex in dataset:
-            if ex.label not in index:
-                raise ValueError(f"{getattr(dataset, 'name', 'dataset')}: example {ex.id} has label "
-                                 f"{ex.label!r} not among the class names")
-            labels.append(index[ex.label])
-            batch.append(transform(ex.image))
-            if len(batch) >= batch_size:
-                flush()
-        flush()
-    finally:
-        model.train(was_training)
-    if not labels:
-        raise ValueError(f"{getattr(dataset, 'name', 'dataset')}: no labelled examples for the probe")
-    return Features(np.concatenate(feats), np.asarray(labels), classnames)
+    _, features, labels = encode_labelled_images(model, dataset, batch_size, normalize=False)
+    return Features(features.numpy(), np.asarray(labels), list(dataset.classnames))
 
 
 def _fit(x: np.ndarray, y: np.ndarray, c: float, max_iter: int):

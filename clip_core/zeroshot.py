@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -76,24 +76,24 @@ class ZeroShotResult:
 
 
 @torch.no_grad()
-def evaluate_zero_shot(model, dataset, batch_size: int = 64,
-                       templates: Optional[Sequence[str]] = None) -> ZeroShotResult:
-    """Zero-shot evaluation of `model` on a ClassificationSet (classnames, templates, labelled examples)."""
+def encode_labelled_images(model, dataset, batch_size: int = 64,
+                           normalize: bool = False) -> Tuple[List[str], torch.Tensor, List[int]]:
+    """Ids, image features [N, D] and class indices of a ClassificationSet's examples (eval mode)."""
     classnames = list(dataset.classnames)
-    classifier = build_classifier(model, classnames, list(templates or dataset.templates))
+    index = {name: i for i, name in enumerate(classnames)}
     transform = model.preprocess(train=False)
+    device = model.logit_scale.device
     was_training = model.training
     model.eval()
-    index = {name: i for i, name in enumerate(classnames)}
     ids: List[str] = []
     labels: List[int] = []
-    all_logits: List[torch.Tensor] = []
-    batch_imgs: List[torch.Tensor] = []
+    features: List[torch.Tensor] = []
+    batch: List[torch.Tensor] = []
 
     def flush() -> None:
-        if batch_imgs:
-            all_logits.append(zero_shot_logits(model, torch.stack(batch_imgs), classifier).cpu())
-            batch_imgs.clear()
+        if batch:
+            features.append(model.encode_image(torch.stack(batch).to(device), normalize=normalize).float().cpu())
+            batch.clear()
 
     try:
         for ex in dataset:
@@ -102,15 +102,25 @@ def evaluate_zero_shot(model, dataset, batch_size: int = 64,
                                  f"{ex.label!r} not among the class names")
             ids.append(ex.id)
             labels.append(index[ex.label])
-            batch_imgs.append(transform(ex.image))
-            if len(batch_imgs) >= batch_size:
+            batch.append(transform(ex.image))
+            if len(batch) >= batch_size:
                 flush()
         flush()
     finally:
         model.train(was_training)
     if not ids:
-        raise ValueError(f"{getattr(dataset, 'name', 'dataset')}: no labelled examples to evaluate")
-    logits = torch.cat(all_logits)
+        raise ValueError(f"{getattr(dataset, 'name', 'dataset')}: no labelled examples")
+    return ids, torch.cat(features), labels
+
+
+@torch.no_grad()
+def evaluate_zero_shot(model, dataset, batch_size: int = 64,
+                       templates: Optional[Sequence[str]] = None) -> ZeroShotResult:
+    """Zero-shot evaluation of `model` on a ClassificationSet (classnames, templates, labelled examples)."""
+    classnames = list(dataset.classnames)
+    classifier = build_classifier(model, classnames, list(templates or dataset.templates))
+    ids, features, labels = encode_labelled_images(model, dataset, batch_size, normalize=True)
+    logits = LOGIT_SCALE * features.to(classifier.device) @ classifier
     label_t = torch.tensor(labels)
     metrics = metrics_from_logits(logits, label_t)
     pred = logits.argmax(dim=1).tolist()
