@@ -210,3 +210,27 @@ def slice_entries(entries: Sequence[T], slice_size: int) -> list[Sequence[T]]:
     if slice_size <= 0:
         raise ValueError(f"slice_size must be positive, got {slice_size}")
     return [entries[i : i + slice_size] for i in range(0, len(entries), slice_size)]
+
+
+class FileListSource(ImageSource):
+    """A source whose images are a list of files (a folder or a manifest), cut into slices of shards."""
+
+    entries: list[FileEntry]
+    slice_size: int = DEFAULT_SLICE_SIZE
+
+    def _set_entries(self, entries: list[FileEntry]) -> None:
+        """Keep the listed files and their sorted distinct labels."""
+        self.entries = entries
+        self._classnames = sorted({e.label for e in entries if e.label is not None})
+
+    @property
+    def classnames(self) -> list[str] | None:
+        """Sorted distinct labels (empty when no file has one)."""
+        return list(self._classnames)
+
+    def _make_shards(self) -> list[Shard]:
+        return [
+            FileListShard(f"slice-{i:05d}", self.location, chunk)
+            for i, chunk in enumerate(slice_entries(self.entries, self.slice_size))
+        ]
+

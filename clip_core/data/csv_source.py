@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base import DEFAULT_SLICE_SIZE, FileEntry, FileListShard, ImageSource, Shard, slice_entries
+from .base import DEFAULT_SLICE_SIZE, FileEntry, FileListSource
 from .records import DuplicateIdError
 
 
@@ -29,7 +29,7 @@ def _cell(row: dict[str, str], column: str) -> str | None:
     return value or None
 
 
-class CsvSource(ImageSource):
+class CsvSource(FileListSource):
     """Images listed in a CSV manifest."""
 
     kind = "csv"
@@ -41,8 +41,7 @@ class CsvSource(ImageSource):
         super().__init__(str(csv_path))
         self.path = csv_path
         self.slice_size = slice_size
-        self.entries = self._read()
-        self._classnames = sorted({e.label for e in self.entries if e.label is not None})
+        self._set_entries(self._read())
 
     def _read(self) -> list[FileEntry]:
         """Parse and validate the manifest."""
@@ -86,13 +85,4 @@ class CsvSource(ImageSource):
             )
         return entries
 
-    @property
-    def classnames(self) -> list[str] | None:
-        """Sorted distinct labels of the manifest (empty when there is no label column)."""
-        return list(self._classnames)
 
-    def _make_shards(self) -> list[Shard]:
-        return [
-            FileListShard(f"slice-{i:05d}", str(self.path), chunk)
-            for i, chunk in enumerate(slice_entries(self.entries, self.slice_size))
-        ]

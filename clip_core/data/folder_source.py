@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .base import DEFAULT_SLICE_SIZE, FileEntry, FileListShard, ImageSource, Shard, slice_entries
+from .base import DEFAULT_SLICE_SIZE, FileEntry, FileListSource
 from .imageio import is_image_file
 
 
@@ -26,7 +26,7 @@ def _read_caption(path: Path) -> str | None:
     return None
 
 
-class FolderSource(ImageSource):
+class FolderSource(FileListSource):
     """Images in a folder tree (ImageFolder layout or flat)."""
 
     kind = "folder"
@@ -40,10 +40,9 @@ class FolderSource(ImageSource):
         super().__init__(str(root_path))
         self.root = root_path
         self.slice_size = slice_size
-        self.entries = self._scan()
+        self._set_entries(self._scan())
         if not self.entries:
             raise ValueError(f"no images found in folder {root_path}")
-        self._classnames = sorted({e.label for e in self.entries if e.label is not None})
 
     def _scan(self) -> list[FileEntry]:
         """List image files under the root in sorted order."""
@@ -65,13 +64,4 @@ class FolderSource(ImageSource):
             entries.append(FileEntry(rel, path, label, _read_caption(path), str(path)))
         return entries
 
-    @property
-    def classnames(self) -> list[str] | None:
-        """Sorted class sub-folder names (empty when every image is at the top level)."""
-        return list(self._classnames)
 
-    def _make_shards(self) -> list[Shard]:
-        return [
-            FileListShard(f"slice-{i:05d}", str(self.root), chunk)
-            for i, chunk in enumerate(slice_entries(self.entries, self.slice_size))
-        ]
