@@ -77,21 +77,20 @@ class PairStream(IterableDataset):
             v2 = np.asarray(self.augment(ex.image, rng, other=other), dtype=np.uint8)
             return torch.from_numpy(v1.copy()), torch.from_numpy(v2.copy())
 
-        for ex in self._examples(stream, streams):
-            buffer.append(ex)
-            if len(buffer) >= self.shuffle_buffer:
-                j = int(shuffle_rng.integers(len(buffer)))
-                buffer[j], buffer[-1] = buffer[-1], buffer[j]
-                chosen = buffer.pop()
-                partner = buffer[int(shuffle_rng.integers(len(buffer)))] if buffer else None
-                out = emit(chosen, partner)
-                if out is not None:
-                    yield out
-        while buffer:
+        def draw():  # noqa: ANN202 - one random example out of the buffer, emitted with a random partner
             j = int(shuffle_rng.integers(len(buffer)))
             buffer[j], buffer[-1] = buffer[-1], buffer[j]
             chosen = buffer.pop()
             partner = buffer[int(shuffle_rng.integers(len(buffer)))] if buffer else None
-            out = emit(chosen, partner)
+            return emit(chosen, partner)
+
+        for ex in self._examples(stream, streams):
+            buffer.append(ex)
+            if len(buffer) >= self.shuffle_buffer:
+                out = draw()
+                if out is not None:
+                    yield out
+        while buffer:
+            out = draw()
             if out is not None:
                 yield out
