@@ -204,6 +204,58 @@ def border(img: Image.Image, rng: np.random.Generator, min_fraction: float = 0.0
     return ImageOps.expand(img, border=tuple(pads), fill=_random_colour(rng))
 
 
+def darken_or_flatten(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Make an image dark, or low in contrast and texture (what defeats hashes and weak detectors)."""
+    kind = int(rng.integers(3))
+    if kind == 0:
+        return ImageEnhance.Brightness(img).enhance(rng.uniform(0.12, 0.3))
+    if kind == 1:
+        return ImageEnhance.Contrast(img).enhance(rng.uniform(0.15, 0.35))
+    smooth = img.filter(ImageFilter.GaussianBlur(max(1.0, min(img.size) / 40)))
+    return ImageEnhance.Contrast(smooth).enhance(rng.uniform(0.3, 0.6))
+
+
+def random_tiles(img: Image.Image, rng: np.random.Generator, count: int, min_side: float = 0.3,
+                 max_side: float = 0.5, max_pixels: int = 0) -> list[Image.Image]:
+    """`count` non-overlapping square tiles of one image (side a random fraction of its short side).
+
+    Tiles of one photograph are each other's hardest negatives (same palette, same texture), as
+    the distractors of a copy-detection benchmark are. With `max_pixels` the image is first
+    scaled down so that a tile is at most that many pixels wide (cheap augmentations later).
+    """
+    img = _rgb(img)
+    if count < 1:
+        raise ValueError(f"random_tiles needs count >= 1, got {count}")
+    w, h = img.size
+    grid = int(np.ceil(np.sqrt(count)))
+    side = min(int(rng.uniform(min_side, max_side) * min(w, h)), min(w, h) // grid)
+    side = max(1, side)
+    if max_pixels and side > max_pixels:
+        f = max_pixels / side
+        img = img.resize((max(1, int(w * f)), max(1, int(h * f))), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        w, h, side = img.size[0], img.size[1], max(1, min(max_pixels, int(side * f)))
+    nx, ny = max(1, w // side), max(1, h // side)
+    ox, oy = int(rng.integers(0, w - nx * side + 1)), int(rng.integers(0, h - ny * side + 1))
+    cells = rng.permutation(nx * ny)[:count]
+    tiles = [img.crop((ox + int(c % nx) * side, oy + int(c // nx) * side, ox + int(c % nx + 1) * side,
+                       oy + int(c // nx + 1) * side)) for c in cells]
+    while len(tiles) < count:  # an image too small for `count` cells repeats tiles (rare: tiny inputs only)
+        tiles.append(tiles[len(tiles) % len(cells)])
+    return tiles
+
+
+def _gray_std(img: Image.Image) -> float:
+    return float(np.asarray(img.convert("L"), dtype=np.float32).std())
+
+
+def _shrunk(img: Image.Image, max_side: int) -> Image.Image:
+    if max(img.size) <= max_side:
+        return img
+    out = img.copy()
+    out.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    return out
+
+
 def mixup(img: Image.Image, other: Image.Image, rng: np.random.Generator, max_weight: float = 0.4) -> Image.Image:
     """Blend `other` (resized to `img`) into `img` with a random weight up to `max_weight`."""
     img = _rgb(img)
@@ -285,23 +337,42 @@ def apply_family(name: str, img: Image.Image, rng: np.random.Generator) -> Image
 
 @dataclass(frozen=True)
 class TrainAugment:
-    """Probabilities of the training recipe (both papers' augmentations); output is `size` x `size`."""
+    """Probabilities and strengths of the training recipe (both papers' augmentations); views are `size` x `size`.
+
+    `tiles_per_image` > 1 cuts that many non-overlapping tiles from each image (hard negatives for
+    each other in the batch), each darkened or flattened with `p_harden`; both views of a pair are
+    made from the same tile.
+    """
 
     size: int = 224
     crop_min_area: float = 0.25
     p_aspect: float = 0.3
+    max_aspect: float = 1.6
     p_rescale: float = 0.3
     p_rotate_small: float = 0.2
+    max_degrees: float = 15.0
     p_rotate_right: float = 0.1
     p_flip: float = 0.3
     p_colour: float = 0.6
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.4
+    hue: float = 0.1
     p_grayscale: float = 0.1
     p_blur: float = 0.2
+    max_blur: float = 3.0
     p_text: float = 0.15
     p_shapes: float = 0.15
     p_border: float = 0.1
+    max_border: float = 0.25
     p_jpeg: float = 0.5
+    min_jpeg_quality: int = 10
     p_mixup: float = 0.0
+    tiles_per_image: int = 1
+    tile_min_side: float = 0.3
+    tile_max_side: float = 0.5
+    p_harden: float = 0.0
+    min_tile_std: float = 6.0
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -309,14 +380,39 @@ class TrainAugment:
                 raise ValueError(f"TrainAugment.{name} must be a probability, got {value}")
         if self.size < 8:
             raise ValueError(f"TrainAugment.size must be >= 8, got {self.size}")
+        if self.tiles_per_image < 1 or not 0.0 < self.tile_min_side <= self.tile_max_side <= 1.0:
+            raise ValueError("TrainAugment needs tiles_per_image >= 1 and 0 < tile_min_side <= tile_max_side <= 1")
+
+    def base_images(self, img: Image.Image, rng: np.random.Generator, other: Image.Image | None = None) -> list[Image.Image]:
+        """The images pairs are made from: the image itself, or its tiles (possibly hardened).
+
+        A nearly blank tile (gray std < `min_tile_std`; two of them would be identical negatives)
+        is replaced by the whole image once, then by a tile of `other` (another image).
+        """
+        if self.tiles_per_image == 1 and self.p_harden == 0.0:
+            return [img]
+        tiles = random_tiles(img, rng, self.tiles_per_image, self.tile_min_side, self.tile_max_side, 2 * self.size)
+        whole_used = False
+        for i, tile in enumerate(tiles):
+            if _gray_std(tile) >= self.min_tile_std:
+                continue
+            if not whole_used:
+                whole_used = True
+                tiles[i] = _shrunk(_rgb(img), 2 * self.size)
+            elif other is not None:
+                tiles[i] = random_tiles(other, rng, 1, self.tile_min_side, 2 * self.tile_max_side, 2 * self.size)[0]
+        return [darken_or_flatten(t, rng) if rng.random() < self.p_harden else t for t in tiles]
 
     def __call__(self, img: Image.Image, rng: np.random.Generator, other: Image.Image | None = None) -> Image.Image:
         """One augmented view of `img`; `other` is the mixup partner (used with probability `p_mixup`)."""
         img = crop_zoom(_rgb(img), rng, min_area=self.crop_min_area)
         steps: list[tuple[float, Augmentation]] = [
-            (self.p_aspect, aspect_distort), (self.p_rescale, rescale), (self.p_rotate_small, rotate_small),
-            (self.p_rotate_right, rotate_right_angle), (self.p_flip, flip), (self.p_colour, colour_jitter),
-            (self.p_grayscale, grayscale), (self.p_blur, blur), (self.p_border, border),
+            (self.p_aspect, lambda im, r: aspect_distort(im, r, max_ratio=self.max_aspect)), (self.p_rescale, rescale),
+            (self.p_rotate_small, lambda im, r: rotate_small(im, r, max_degrees=self.max_degrees)),
+            (self.p_rotate_right, rotate_right_angle), (self.p_flip, flip),
+            (self.p_colour, lambda im, r: colour_jitter(im, r, self.brightness, self.contrast, self.saturation, self.hue)),
+            (self.p_grayscale, grayscale), (self.p_blur, lambda im, r: blur(im, r, max_radius=self.max_blur)),
+            (self.p_border, lambda im, r: border(im, r, max_fraction=self.max_border)),
             (self.p_text, text_overlay), (self.p_shapes, shape_overlay),
         ]
         for p, fn in steps:
@@ -326,5 +422,15 @@ class TrainAugment:
             img = mixup(img, other, rng)
         img = img.resize((self.size, self.size), random_interpolation(rng))
         if rng.random() < self.p_jpeg:
-            img = jpeg(img, rng, min_quality=10, max_quality=95)
+            img = jpeg(img, rng, min_quality=self.min_jpeg_quality, max_quality=95)
         return img
+
+
+# The recipe of the shipped default: photo tiles as hard negatives, half of them darkened or
+# flattened, every transform at least as strong as the benchmark families (size is set per run).
+PHOTO_TILES = TrainAugment(
+    crop_min_area=0.3, p_aspect=0.3, max_aspect=2.5, p_rescale=0.3, p_rotate_small=0.25, max_degrees=25.0,
+    p_rotate_right=0.2, p_flip=0.5, p_colour=0.7, brightness=0.5, contrast=0.5, saturation=0.8, hue=0.3,
+    p_grayscale=0.15, p_blur=0.25, max_blur=5.0, p_text=0.25, p_shapes=0.15, p_border=0.25, max_border=0.3,
+    p_jpeg=0.5, min_jpeg_quality=5, tiles_per_image=4, tile_min_side=0.25, tile_max_side=0.5, p_harden=0.5)
+RECIPES: dict[str, TrainAugment] = {"standard": TrainAugment(), "photo-tiles": PHOTO_TILES}

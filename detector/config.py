@@ -7,6 +7,8 @@ from typing import Any
 VARIANTS = ("paper", "sscd")
 BLOCKS = ("bottleneck", "basic")
 POOLINGS = ("gem", "avg")
+INPUT_MODES = ("rgb", "luma")
+ORBITS = ("none", "hflip", "dihedral")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,12 @@ TRUNKS = {"resnet50": RESNET50, "resnet18": RESNET18, "tiny": TINY}
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Everything needed to rebuild a detector: variant, descriptor size, input size, threshold, trunk."""
+    """Everything needed to rebuild a detector: variant, descriptor size, input size, threshold, trunk, input mode.
+
+    `input_mode="luma"` feeds the trunk per-image standardised luminance (one channel) instead of RGB.
+    `orbit` averages the descriptor over mirrored (`hflip`) or over all eight mirrored and right-angle
+    rotated (`dihedral`) versions of the input, which makes it exactly invariant to those transforms.
+    """
 
     variant: str = "paper"
     dim: int = 512
@@ -56,8 +63,14 @@ class DetectorConfig:
     pooling: str = "gem"
     gem_p: float = 3.0
     blur_filter_size: int = 4
+    input_mode: str = "rgb"
+    orbit: str = "none"
 
     def __post_init__(self) -> None:
+        if self.orbit not in ORBITS:
+            raise ValueError(f"DetectorConfig.orbit must be one of {ORBITS}, got {self.orbit!r}")
+        if self.input_mode not in INPUT_MODES:
+            raise ValueError(f"DetectorConfig.input_mode must be one of {INPUT_MODES}, got {self.input_mode!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"DetectorConfig.variant must be one of {VARIANTS}, got {self.variant!r}")
         if self.dim < 1:

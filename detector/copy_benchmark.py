@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageFilter
+from PIL import Image
 
-from detector.augment import FAMILY_NAMES, apply_family
+from detector.augment import FAMILY_NAMES, apply_family, darken_or_flatten as harden
 
 
 @dataclass(frozen=True)
@@ -51,17 +51,6 @@ def photo_tiles(photos: Sequence[Image.Image], tile: int) -> list[Image.Image]:
             for x in range(0, w - tile + 1, tile):
                 tiles.append(photo.crop((x, y, x + tile, y + tile)))
     return tiles
-
-
-def harden(img: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """Make an image dark, or low in contrast and texture (what defeats hashes and weak detectors)."""
-    kind = int(rng.integers(3))
-    if kind == 0:
-        return ImageEnhance.Brightness(img).enhance(rng.uniform(0.12, 0.3))
-    if kind == 1:
-        return ImageEnhance.Contrast(img).enhance(rng.uniform(0.15, 0.35))
-    smooth = img.filter(ImageFilter.GaussianBlur(max(1.0, min(img.size) / 40)))
-    return ImageEnhance.Contrast(smooth).enhance(rng.uniform(0.3, 0.6))
 
 
 def build_copy_benchmark(images: Sequence[Image.Image], out: str | Path, config: CopyBenchmarkConfig = CopyBenchmarkConfig()) -> dict:

@@ -1,4 +1,4 @@
-"""Small layers of the detector: anti-aliased downsampling (Zhang 2019), GeM pooling, channel bias."""
+"""Small layers of the detector: anti-aliased downsampling (Zhang 2019), GeM pooling, channel bias, luma input."""
 from __future__ import annotations
 
 import torch
@@ -77,3 +77,28 @@ class ChannelBias(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Add the bias to every position."""
         return x + self.bias.view(1, -1, 1, 1).to(x.dtype)
+
+
+class StandardisedLuma(nn.Module):
+    """ImageNet-normalised RGB (N, 3, H, W) to per-image standardised luminance (N, 1, H, W).
+
+    Luma uses the ITU-R 601 weights of Pillow's grayscale conversion, so a grayscale copy gives the
+    same input as its colour original; standardising each image (zero mean, unit deviation, `eps`
+    in [0, 1] units) removes global brightness and contrast changes, and lifts dark and flat images.
+    """
+
+    LUMA = (0.299, 0.587, 0.114)
+
+    def __init__(self, eps: float = 0.01) -> None:
+        super().__init__()
+        from detector.preprocess import IMAGENET_MEAN, IMAGENET_STD
+
+        w = torch.tensor(self.LUMA) * torch.tensor(IMAGENET_STD)  # luma of the de-normalised image, minus a constant
+        self.register_buffer("weight", w.view(1, 3, 1, 1), persistent=False)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardised luminance; the constant offset of de-normalisation cancels in the mean."""
+        y = (x * self.weight.to(x.dtype)).sum(dim=1, keepdim=True)
+        y = y - y.mean(dim=(-2, -1), keepdim=True)
+        return y / (y.pow(2).mean(dim=(-2, -1), keepdim=True).sqrt() + self.eps)

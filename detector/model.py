@@ -8,7 +8,7 @@ from torch import nn
 from detector.config import DetectorConfig
 from torch.nn.utils import parametrize
 
-from detector.layers import BlurPool2d, GeM
+from detector.layers import BlurPool2d, GeM, StandardisedLuma
 from detector.trunk import build_resnet, convert_to_paper, fold_weight_norm
 
 
@@ -23,6 +23,11 @@ class Detector(nn.Module):
         super().__init__()
         self.config = config
         backbone = build_resnet(config.trunk, num_classes=config.dim, zero_init_residual=True)
+        self.luma = StandardisedLuma() if config.input_mode == "luma" else None
+        if self.luma is not None:
+            c = backbone.conv1
+            backbone.conv1 = nn.Conv2d(1, c.out_channels, c.kernel_size, c.stride, c.padding, bias=False)
+            nn.init.kaiming_normal_(backbone.conv1.weight, mode="fan_out", nonlinearity="relu")
         if config.variant == "paper":
             backbone = convert_to_paper(backbone, filter_size=config.blur_filter_size)
         backbone.avgpool = GeM(config.gem_p) if config.pooling == "gem" else nn.AdaptiveAvgPool2d((1, 1))
@@ -32,7 +37,11 @@ class Detector(nn.Module):
         """Descriptors with unit L2 norm, in float32."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"Detector expects images of shape (N, 3, H, W), got {tuple(images.shape)}")
-        out = self.backbone(images)
+        x = self.luma(images) if self.luma is not None else images
+        views = orbit_views(x, self.config.orbit)
+        out = self.backbone(torch.cat(views) if len(views) > 1 else x)
+        if len(views) > 1:
+            out = out.float().view(len(views), x.shape[0], -1).sum(dim=0)
         return F.normalize(out.float(), dim=-1)
 
     def folded_state_dict(self) -> dict[str, torch.Tensor]:
@@ -58,6 +67,8 @@ class Detector(nn.Module):
         for module in new.modules():
             if isinstance(module, BlurPool2d):
                 module.filt = module.make_filter(device)
+        if new.luma is not None:
+            new.luma = StandardisedLuma(new.luma.eps).to(device)
         new.metadata = dict(getattr(self, "metadata", {}))  # type: ignore[attr-defined]
         return new.eval()
 
@@ -65,6 +76,20 @@ class Detector(nn.Module):
         """Fold weight normalisation into plain weights and switch to eval mode."""
         fold_weight_norm(self)
         return self.eval()
+
+
+def orbit_views(x: torch.Tensor, orbit: str) -> list[torch.Tensor]:
+    """The input under every element of the symmetry group `orbit` (none, hflip or dihedral)."""
+    if orbit == "none":
+        return [x]
+    if orbit == "hflip":
+        return [x, x.flip(-1)]
+    if orbit == "dihedral":
+        if x.shape[-1] != x.shape[-2]:
+            raise ValueError(f"orbit 'dihedral' needs square inputs, got {tuple(x.shape[-2:])}")
+        turns = [x if k == 0 else torch.rot90(x, k, dims=(-2, -1)) for k in range(4)]
+        return turns + [t.flip(-1) for t in turns]
+    raise ValueError(f"unknown orbit {orbit!r}")
 
 
 def build_detector(config: DetectorConfig | None = None) -> Detector:

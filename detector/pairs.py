@@ -18,7 +18,7 @@ def batches_already_done_by(worker: int, workers: int, batches_done: int) -> int
 
 
 class PairStream(IterableDataset):
-    """Yields (view1, view2) uint8 (H, W, 3) tensors for every image of the source, in a seeded epoch order.
+    """Yields (view1, view2) uint8 (H, W, 3) tensors for every image (or tile) of the source, in a seeded epoch order.
 
     Each image's augmentations are seeded by (seed, epoch, stream, position), so skipping the
     batches done before a resume reproduces exactly what an uninterrupted run would have seen.
@@ -27,6 +27,8 @@ class PairStream(IterableDataset):
     def __init__(self, images: str, augment: TrainAugment, seed: int, epoch: int, batch_size: int,
                  skip_batches: int = 0, shuffle_buffer: int = 512, format: str | None = None) -> None:
         super().__init__()
+        if batch_size % augment.tiles_per_image:
+            raise ValueError(f"batch size {batch_size} must be a multiple of tiles_per_image {augment.tiles_per_image}")
         self.images = images
         self.augment = augment
         self.seed = seed
@@ -65,17 +67,23 @@ class PairStream(IterableDataset):
         buffer: list = []
         position = 0
 
-        def emit(ex, partner):
+        per_example = self.augment.tiles_per_image
+        skip_examples = skip // per_example
+
+        def emit(ex, partner):  # noqa: ANN202 - the pairs of one example (one per tile), or None when skipped
             nonlocal position
             pos = position
             position += 1
-            if pos < skip:
+            if pos < skip_examples:
                 return None
             rng = np.random.default_rng([self.seed, self.epoch, stream, pos])
             other = partner.image if partner is not None else None
-            v1 = np.asarray(self.augment(ex.image, rng, other=other), dtype=np.uint8)
-            v2 = np.asarray(self.augment(ex.image, rng, other=other), dtype=np.uint8)
-            return torch.from_numpy(v1.copy()), torch.from_numpy(v2.copy())
+            pairs = []
+            for base in self.augment.base_images(ex.image, rng, other):
+                v1 = np.asarray(self.augment(base, rng, other=other), dtype=np.uint8)
+                v2 = np.asarray(self.augment(base, rng, other=other), dtype=np.uint8)
+                pairs.append((torch.from_numpy(v1.copy()), torch.from_numpy(v2.copy())))
+            return pairs
 
         def draw():  # noqa: ANN202 - one random example out of the buffer, emitted with a random partner
             j = int(shuffle_rng.integers(len(buffer)))
@@ -87,10 +95,6 @@ class PairStream(IterableDataset):
         for ex in self._examples(stream, streams):
             buffer.append(ex)
             if len(buffer) >= self.shuffle_buffer:
-                out = draw()
-                if out is not None:
-                    yield out
+                yield from draw() or ()
         while buffer:
-            out = draw()
-            if out is not None:
-                yield out
+            yield from draw() or ()

@@ -168,7 +168,7 @@ def train_detector(images: str, out_dir: str | Path, detector: DetectorConfig = 
         train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     n_images = open_images(images, format=train.format).num_examples
-    per_epoch = (n_images // (train.batch_size * world_size)) if n_images else None
+    per_epoch = (n_images * augment.tiles_per_image // (train.batch_size * world_size)) if n_images else None
     total_steps = train.max_steps or (per_epoch * train.epochs if per_epoch else None)
     if per_epoch == 0:
         raise ValueError(f"{images}: {n_images} images is fewer than one batch of {train.batch_size}")

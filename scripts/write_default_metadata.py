@@ -22,6 +22,7 @@ def main() -> None:
     ap.add_argument("--threshold", required=True, help="calibrated threshold ('None' when unreachable)")
     ap.add_argument("--calibration", required=True, type=Path, help="JSON report of `detector eval --calibrate`")
     ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--warning", default="", help="printed whenever the default is loaded (goals not met); empty: none")
     args = ap.parse_args()
     model = load_detector(args.checkpoint)
     cfg = model.config
@@ -36,6 +37,7 @@ def main() -> None:
         "variant": cfg.variant,
         "trunk": cfg.trunk.__dict__ | {"layers": list(cfg.trunk.layers)},
         "input_size": cfg.input_size,
+        "input_mode": cfg.input_mode,
         "dim": cfg.dim,
         "threshold": threshold,
         "threshold_rule": "lowest score with precision >= 0.95 when held-out augmented copies (12 transform "
@@ -50,6 +52,8 @@ def main() -> None:
                      "last_metrics": metrics[-1] if metrics else None},
         "weights": "fp16, weight normalisation folded",
     }
+    if args.warning:
+        meta["warning"] = args.warning
     args.out.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
 

@@ -32,6 +32,8 @@ def train(
     temperature: float = typer.Option(0.07, "--temperature", help="Fixed InfoNCE temperature (paper 0.07, SSCD 0.05)."),
     entropy_weight: float = typer.Option(0.0, "--entropy-weight", help="SSCD entropy regulariser weight (0 = off; SSCD 30, ~10 advised)."),
     all_views: bool = typer.Option(False, "--all-views/--pairs", help="NT-Xent over all 2N views instead of CLIP's symmetric pair loss."),
+    recipe: str = typer.Option("standard", "--recipe", help="Augmentation recipe: standard, or photo-tiles (tiles of one image as hard negatives, half darkened or flattened)."),
+    input_mode: str = typer.Option("rgb", "--input-mode", help="rgb, or luma (per-image standardised luminance)."),
     p_mixup: float = typer.Option(0.0, "--p-mixup", help="Probability of mixing another image into a view."),
     workers: int = typer.Option(2, "--workers", help="Data-loading worker processes."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (bf16 autocast and channels_last on CUDA)."),
@@ -40,7 +42,9 @@ def train(
     format: Optional[str] = typer.Option(None, "--format", help="Override the detected source format."),
 ) -> None:
     """Train a detector with InfoNCE on augmented pairs; resumable from DIR/checkpoint.pt."""
-    from detector.augment import TrainAugment
+    from dataclasses import replace
+
+    from detector.augment import RECIPES
     from detector.config import TRUNKS, DetectorConfig
     from detector.losses import LossConfig
     from detector.train import TrainConfig, train_detector
@@ -48,11 +52,13 @@ def train(
     try:
         if trunk not in TRUNKS:
             raise ValueError(f"--trunk must be one of {', '.join(TRUNKS)}, got {trunk!r}")
-        det = DetectorConfig(variant=variant, dim=dim, input_size=input_size, trunk=TRUNKS[trunk])
+        if recipe not in RECIPES:
+            raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+        det = DetectorConfig(variant=variant, dim=dim, input_size=input_size, trunk=TRUNKS[trunk], input_mode=input_mode)
         loss = LossConfig(temperature=temperature, entropy_weight=entropy_weight, all_views=all_views)
         cfg = TrainConfig(batch_size=batch_size, epochs=epochs, max_steps=max_steps, lr=lr, warmup_steps=warmup_steps,
                           num_workers=workers, seed=seed, checkpoint_every=checkpoint_every, device=device, format=format)
-        result = train_detector(images, out, det, loss, cfg, TrainAugment(size=input_size, p_mixup=p_mixup))
+        result = train_detector(images, out, det, loss, cfg, replace(RECIPES[recipe], size=input_size, p_mixup=p_mixup))
     except (ValueError, FileNotFoundError) as error:
         raise _fail(error) from error
     if result.already_done:
@@ -94,12 +100,17 @@ def export(
     out: Path = typer.Option(..., "--out", help="Where to write the inference file (fp16, weight norm folded)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Calibrated default threshold to store in the metadata."),
     half: bool = typer.Option(True, "--half/--float32", help="Store weights in fp16."),
+    orbit: Optional[str] = typer.Option(None, "--orbit", help="Average descriptors over none, hflip or dihedral (flips and right-angle rotations) versions of each image."),
 ) -> None:
     """Write a compact inference copy of a trained detector (what ships as detector/weights/default.pt)."""
     from detector.checkpoint import load_detector, save_detector
 
     try:
         model = load_detector(checkpoint)
+        if orbit is not None:
+            from dataclasses import replace
+
+            model.config = replace(model.config, orbit=orbit)
         meta = dict(getattr(model, "metadata", {}))
         if threshold is not None:
             meta["threshold"] = threshold

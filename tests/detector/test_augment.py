@@ -82,3 +82,35 @@ def test_bad_arguments():
         A.jpeg(make_image(0), np.random.default_rng(0), min_quality=0)
     with pytest.raises(ValueError, match="p_flip"):
         A.TrainAugment(p_flip=2.0)
+
+
+def test_random_tiles_do_not_overlap_and_shrink():
+    img = Image.fromarray(np.arange(300 * 200 * 3, dtype=np.uint32).reshape(200, 300, 3).astype(np.uint8))
+    rng = np.random.default_rng(0)
+    tiles = A.random_tiles(img, rng, 4, min_side=0.3, max_side=0.5)
+    assert len(tiles) == 4 and all(t.size[0] == t.size[1] <= 100 for t in tiles)
+    # tiles cut from a unique-valued index image: no pixel value triple appears in two tiles
+    big = np.arange(200 * 300).reshape(200, 300)
+    index = Image.fromarray(np.stack([big % 256, (big // 256) % 256, big // 65536], -1).astype(np.uint8))
+    parts = A.random_tiles(index, np.random.default_rng(1), 4, 0.3, 0.5)
+    sets = [{tuple(p) for p in np.asarray(t).reshape(-1, 3)} for t in parts]
+    assert all(not (sets[i] & sets[j]) for i in range(4) for j in range(i + 1, 4))
+    small = A.random_tiles(img, np.random.default_rng(2), 4, 0.3, 0.5, max_pixels=20)
+    assert all(t.size[0] <= 20 for t in small)
+    with pytest.raises(ValueError, match="count"):
+        A.random_tiles(img, rng, 0)
+
+
+def test_photo_tiles_recipe_replaces_blank_tiles_and_hardens():
+    recipe = A.TrainAugment(size=32, tiles_per_image=4, p_harden=1.0)
+    blank = Image.new("RGB", (120, 120), (200, 200, 200))
+    blank.paste(make_image(1, (40, 40)), (0, 0))  # one textured corner, three blank quadrants
+    bases = recipe.base_images(blank, np.random.default_rng(0), other=make_image(2, (90, 90)))
+    assert len(bases) == 4
+    stds = [float(np.asarray(b.convert("L"), dtype=np.float32).std()) for b in bases]
+    assert sum(s < 1.0 for s in stds) <= 1  # at most one blank tile survives (the whole image replaces one)
+    plain = A.TrainAugment(size=32).base_images(blank, np.random.default_rng(0))
+    assert plain == [blank]
+    assert set(A.RECIPES) == {"standard", "photo-tiles"} and A.PHOTO_TILES.tiles_per_image == 4
+    with pytest.raises(ValueError, match="tiles_per_image"):
+        A.TrainAugment(tiles_per_image=0)

@@ -85,6 +85,13 @@ def test_cli_embed_and_eval_with_a_checkpoint(tmp_path, copy_set, tiny_config):
                               "--threshold", "0.7"])
     assert res.exit_code == 0, res.output
     assert C.load_detector(tmp_path / "small.pt").metadata["threshold"] == 0.7
+    res = runner.invoke(app, ["detector", "export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "d4.pt"),
+                              "--orbit", "dihedral"])
+    assert res.exit_code == 0, res.output
+    assert C.load_detector(tmp_path / "d4.pt").config.orbit == "dihedral"
+    res = runner.invoke(app, ["detector", "export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "x.pt"),
+                              "--orbit", "c4"])
+    assert res.exit_code == 2 and "orbit" in res.output
 
 
 def test_cli_clear_errors(tmp_path, monkeypatch, image_folder):
@@ -95,6 +102,12 @@ def test_cli_clear_errors(tmp_path, monkeypatch, image_folder):
     res = runner.invoke(app, ["detector", "train", "--images", str(image_folder), "--out", str(tmp_path / "t"),
                               "--trunk", "huge"])
     assert res.exit_code == 2 and "--trunk" in res.output
+    res = runner.invoke(app, ["detector", "train", "--images", str(image_folder), "--out", str(tmp_path / "t"),
+                              "--recipe", "fancy"])
+    assert res.exit_code == 2 and "--recipe" in res.output
+    res = runner.invoke(app, ["detector", "train", "--images", str(image_folder), "--out", str(tmp_path / "t"),
+                              "--input-mode", "hsv"])
+    assert res.exit_code == 2 and "input_mode" in res.output
 
 
 def test_cli_train_tiny(tmp_path, image_folder):
@@ -103,6 +116,13 @@ def test_cli_train_tiny(tmp_path, image_folder):
                                    "--epochs", "1", "--workers", "0", "--device", "cpu", "--warmup-steps", "1"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "t" / "detector.pt").is_file() and (tmp_path / "t" / "metrics.jsonl").is_file()
+    res = CliRunner().invoke(app, ["detector", "train", "--images", str(image_folder), "--out", str(tmp_path / "l"),
+                                   "--trunk", "tiny", "--dim", "16", "--input-size", "32", "--batch-size", "8",
+                                   "--epochs", "1", "--workers", "0", "--device", "cpu", "--warmup-steps", "1",
+                                   "--recipe", "photo-tiles", "--input-mode", "luma", "--all-views"])
+    assert res.exit_code == 0, res.output
+    assert "trained 6 steps" in res.output  # 12 images x 4 tiles / 8 pairs per batch
+    assert C.load_detector(tmp_path / "l" / "detector.pt").config.input_mode == "luma"
 
 
 def test_clip_method_scores_with_a_clip_core_checkpoint(tmp_path, copy_set):

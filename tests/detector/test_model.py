@@ -127,3 +127,75 @@ def test_wrong_input_shape():
     model = build_detector(DetectorConfig(trunk=TINY, dim=8, input_size=32))
     with pytest.raises(ValueError, match="N, 3, H, W"):
         model(torch.randn(3, 32, 32))
+
+
+def test_luma_input_ignores_grayscale_brightness_and_contrast():
+    from PIL import ImageEnhance, ImageOps
+
+    from detector.preprocess import images_to_tensor
+    from tests.detector.conftest import make_image
+
+    torch.manual_seed(0)
+    model = build_detector(DetectorConfig(trunk=TINY, dim=16, input_size=32, input_mode="luma")).eval()
+    assert model.backbone.conv1.in_channels == 1
+    img = make_image(3, (32, 32))
+    variants = [ImageOps.grayscale(img).convert("RGB"), ImageEnhance.Brightness(img).enhance(0.7),
+                ImageEnhance.Contrast(img).enhance(0.6)]
+    def trunk_input(im):
+        return model.luma(images_to_tensor([im], 32))
+
+    ref = trunk_input(img)
+    for v in variants:  # 8-bit rounding is the only difference the trunk sees
+        assert (trunk_input(v) - ref).abs().mean() < 0.05
+    assert (trunk_input(make_image(4, (32, 32))) - ref).abs().mean() > 0.3
+    with torch.no_grad():
+        ref = model(images_to_tensor([img], 32))
+    folded = model.folded_copy()
+    with torch.no_grad():
+        assert torch.allclose(folded(images_to_tensor([img], 32)), ref, atol=1e-5)
+
+
+def test_standardised_luma_by_hand():
+    from detector.layers import StandardisedLuma
+    from detector.preprocess import IMAGENET_MEAN, IMAGENET_STD
+
+    rgb = torch.rand(2, 3, 5, 4)
+    x = (rgb - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    y = 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]
+    y = y - y.mean(dim=(-2, -1), keepdim=True)
+    expected = y / (y.pow(2).mean(dim=(-2, -1), keepdim=True).sqrt() + 0.01)
+    assert torch.allclose(StandardisedLuma()(x)[:, 0], expected, atol=1e-5)
+
+
+def test_input_mode_round_trip_and_validation():
+    cfg = DetectorConfig(dim=8, input_size=32, trunk=TINY, input_mode="luma")
+    assert DetectorConfig.from_dict(cfg.to_dict()) == cfg
+    assert DetectorConfig.from_dict({"dim": 8}).input_mode == "rgb"  # configs written before the field
+    with pytest.raises(ValueError, match="input_mode"):
+        DetectorConfig(input_mode="hsv")
+
+
+@pytest.mark.parametrize("orbit", ["hflip", "dihedral"])
+def test_orbit_averaging_makes_descriptors_exactly_invariant(orbit):
+    torch.manual_seed(0)
+    plain = build_detector(DetectorConfig(trunk=TINY, dim=16, input_size=32, input_mode="luma")).eval()
+    model = build_detector(DetectorConfig(trunk=TINY, dim=16, input_size=32, input_mode="luma", orbit=orbit)).eval()
+    model.load_state_dict(plain.state_dict())
+    with torch.no_grad():  # a trained-looking trunk: perturb the zero-initialised branches
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x = torch.randn(3, 3, 32, 32)
+    moved = [x.flip(-1)] + ([torch.rot90(x, 1, dims=(-2, -1)), x.flip(-2), torch.rot90(x, 3, dims=(-2, -1)).flip(-1)]
+                            if orbit == "dihedral" else [])
+    with torch.no_grad():
+        ref = model(x)
+        for m in moved:
+            assert torch.allclose(model(m), ref, atol=1e-5)
+        model.load_state_dict(model.state_dict())
+        plain.load_state_dict(model.state_dict())
+        assert not torch.allclose(plain(x.flip(-1)), plain(x), atol=1e-3)  # the trunk alone is not invariant
+    if orbit == "dihedral":
+        with pytest.raises(ValueError, match="square"):
+            model(torch.randn(1, 3, 32, 40))
+    with pytest.raises(ValueError, match="orbit"):
+        DetectorConfig(orbit="c4")

@@ -95,3 +95,13 @@ def test_bad_train_config():
         T.TrainConfig(batch_size=1)
     with pytest.raises(ValueError, match="lr"):
         T.TrainConfig(lr=0)
+
+
+def test_pair_stream_with_tiles_yields_per_tile_and_resumes(image_folder):
+    aug = TrainAugment(size=24, tiles_per_image=2, p_harden=0.5)
+    full = list(PairStream(str(image_folder), aug, seed=1, epoch=0, batch_size=4, shuffle_buffer=4))
+    assert len(full) == 24  # 12 images x 2 tiles
+    skipped = list(PairStream(str(image_folder), aug, seed=1, epoch=0, batch_size=4, skip_batches=3, shuffle_buffer=4))
+    assert len(skipped) == 12 and all(torch.equal(a[0], b[0]) for a, b in zip(full[12:], skipped))
+    with pytest.raises(ValueError, match="multiple of tiles_per_image"):
+        PairStream(str(image_folder), TrainAugment(size=24, tiles_per_image=3), seed=1, epoch=0, batch_size=4)
