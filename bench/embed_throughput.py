@@ -72,11 +72,20 @@ def main() -> None:
     ap.add_argument("--photo-side", type=int, default=512, help="width of the JPEG files")
     ap.add_argument("--rounds", type=int, default=3, help="alternating repeats; medians are reported")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--detector", default=None, help="measure this detector (default, PATH) instead of a random "
+                                                     "--trunk/--variant/--size one")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = build_detector(DetectorConfig(variant=args.variant, input_size=args.size, trunk=TRUNKS[args.trunk])).eval()
+    if args.detector:
+        from detector.checkpoint import resolve_detector
+
+        model = resolve_detector(args.detector)
+        args.variant, args.size = model.config.variant, model.config.input_size
+        args.trunk = next((k for k, v in TRUNKS.items() if v == model.config.trunk), "custom")
+    else:
+        model = build_detector(DetectorConfig(variant=args.variant, input_size=args.size, trunk=TRUNKS[args.trunk])).eval()
     runner = DescriptorRunner(model, "cpu")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"

@@ -114,6 +114,18 @@ def _identity(images: str, detector: DetectorConfig, loss: LossConfig, augment: 
     return {"images": str(images), "detector": detector.to_dict(), "loss": asdict(loss), "augment": asdict(augment), "train": t}
 
 
+def _same_run(stored: dict | None, identity: dict) -> bool:
+    """Whether a stored run identity matches; fields added to the configs since then count at their defaults."""
+    if not isinstance(stored, dict) or set(stored) != set(identity):
+        return False
+    try:
+        stored = dict(stored, detector=DetectorConfig.from_dict(stored["detector"]).to_dict(),
+                      loss=asdict(LossConfig(**stored["loss"])), augment=asdict(TrainAugment(**stored["augment"])))
+    except (TypeError, ValueError):
+        return False
+    return json.loads(json.dumps(stored)) == json.loads(json.dumps(identity))
+
+
 def _truncate_metrics(path: Path, step: int) -> None:
     """Drop metric lines logged after the checkpoint being resumed from."""
     if not path.is_file():
@@ -135,7 +147,7 @@ def train_detector(images: str, out_dir: str | Path, detector: DetectorConfig = 
     summary_path, ckpt_path, metrics_path = out / "train.json", out / "checkpoint.pt", out / "metrics.jsonl"
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        if summary.get("identity") != identity:
+        if not _same_run(summary.get("identity"), identity):
             raise ValueError(f"{out} holds a training run with different settings ({summary_path}); choose another --out")
         if summary.get("status") == "complete":
             return TrainResult(out, summary["steps"], summary["epochs"], out / "detector.pt", summary.get("last_metrics", {}), True)
@@ -153,7 +165,7 @@ def train_detector(images: str, out_dir: str | Path, detector: DetectorConfig = 
     state = TrainState()
     if ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
-        if ckpt.get("identity") != identity:
+        if not _same_run(ckpt.get("identity"), identity):
             raise ValueError(f"{ckpt_path} was written with different settings; choose another --out")
         model.load_state_dict(ckpt["model"]["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])

@@ -5,7 +5,7 @@
 # Intermediate checkpoints stay in $RUN (runs/ is outside git). On a GPU machine training uses bf16
 # and channels_last automatically (set WORKERS to the CPU count there).
 #
-#   scripts/train_default_detector.sh      # env: IMAGES, RUN, TRUNK, INPUT_SIZE, BATCH, MAX_STEPS, WORKERS, WARNING
+#   scripts/train_default_detector.sh      # env: IMAGES, RUN, TRUNK, INPUT_SIZE, BATCH, MAX_STEPS, WORKERS, ORBIT, WARNING
 #   STOP_AFTER_S=1800 scripts/train_default_detector.sh   # train for at most 30 minutes, then calibrate + export
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,7 @@ BATCH=${BATCH:-64}
 MAX_STEPS=${MAX_STEPS:-5500}
 WORKERS=${WORKERS:-1}
 STOP_AFTER_S=${STOP_AFTER_S:-0}
+ORBIT=${ORBIT:-none}
 
 # 1. images: Debian packages and bundled Python samples (offline-data.md), deduplicated, split by
 #    photograph into train / calibration / benchmark pools (disjoint); never the reserved packages
@@ -40,15 +41,19 @@ fi
 WEIGHTS="$RUN/detector.pt"
 [ -f "$WEIGHTS" ] && [ "$WEIGHTS" -nt "$RUN/checkpoint.pt" ] || WEIGHTS="$RUN/checkpoint.pt"
 
-# 3. held-out calibration: augmented copies of the calibration photographs (never trained on, not
+# 3. the inference copy: fp16, weight norm folded, descriptors averaged over $ORBIT (none, hflip or
+#    dihedral: exact invariance to flips / right-angle rotations; chosen on the calibration set)
+"$CLI" detector export --checkpoint "$WEIGHTS" --out "$RUN/export.pt" --orbit "$ORBIT"
+
+# 4. held-out calibration: augmented copies of the calibration photographs (never trained on, not
 #    the benchmark's) among 10x distractors; the default threshold is the lowest score with precision >= 0.95
 [ -d runs/calibration ] || "$PY" scripts/build_copy_benchmark.py --photos "$IMAGES/calibration" --out runs/calibration --seed 1
 "$CLI" detector eval --references runs/calibration/references --queries runs/calibration/queries \
-  --ground-truth runs/calibration/ground_truth.csv --method "$WEIGHTS" --calibrate 0.95 --out "$RUN/calibration.json"
+  --ground-truth runs/calibration/ground_truth.csv --method "$RUN/export.pt" --calibrate 0.95 --out "$RUN/calibration.json"
 THRESHOLD=$("$PY" -c "import json,sys; c=json.load(open(sys.argv[1]))['calibration']; print(c['threshold'])" "$RUN/calibration.json")
 
-# 4. export fp16 with weight norm folded, and the metadata file
-"$CLI" detector export --checkpoint "$WEIGHTS" --out detector/weights/default.pt --threshold "$THRESHOLD"
-"$PY" scripts/write_default_metadata.py --checkpoint "$WEIGHTS" --threshold "$THRESHOLD" \
+# 5. ship it with its threshold, and the metadata file
+"$CLI" detector export --checkpoint "$RUN/export.pt" --out detector/weights/default.pt --threshold "$THRESHOLD"
+"$PY" scripts/write_default_metadata.py --checkpoint "$RUN/export.pt" --threshold "$THRESHOLD" \
   --calibration "$RUN/calibration.json" --out detector/weights/default.json --warning "${WARNING:-}"
 echo "default detector: detector/weights/default.pt (threshold $THRESHOLD)"

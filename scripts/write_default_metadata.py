@@ -18,7 +18,7 @@ from detector.checkpoint import load_detector  # noqa: E402
 def main() -> None:
     """Collect the configuration, calibration and training record into one JSON file."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", required=True, type=Path, help="detector.pt or checkpoint.pt of the run")
+    ap.add_argument("--checkpoint", required=True, type=Path, help="the exported file (or detector.pt / checkpoint.pt) inside the run folder")
     ap.add_argument("--threshold", required=True, help="calibrated threshold ('None' when unreachable)")
     ap.add_argument("--calibration", required=True, type=Path, help="JSON report of `detector eval --calibrate`")
     ap.add_argument("--out", required=True, type=Path)
@@ -38,6 +38,7 @@ def main() -> None:
         "trunk": cfg.trunk.__dict__ | {"layers": list(cfg.trunk.layers)},
         "input_size": cfg.input_size,
         "input_mode": cfg.input_mode,
+        "orbit": cfg.orbit,
         "dim": cfg.dim,
         "threshold": threshold,
         "threshold_rule": "lowest score with precision >= 0.95 when held-out augmented copies (12 transform "

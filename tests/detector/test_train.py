@@ -105,3 +105,13 @@ def test_pair_stream_with_tiles_yields_per_tile_and_resumes(image_folder):
     assert len(skipped) == 12 and all(torch.equal(a[0], b[0]) for a, b in zip(full[12:], skipped))
     with pytest.raises(ValueError, match="multiple of tiles_per_image"):
         PairStream(str(image_folder), TrainAugment(size=24, tiles_per_image=3), seed=1, epoch=0, batch_size=4)
+
+
+def test_run_identity_tolerates_fields_added_later_at_their_defaults():
+    identity = T._identity("imgs", CFG, LossConfig(), TrainAugment(size=32), _train_cfg())
+    old = json.loads(json.dumps(identity))
+    del old["detector"]["orbit"], old["augment"]["max_aspect"]  # a run written before these fields existed
+    assert T._same_run(old, identity)
+    changed = json.loads(json.dumps(identity))
+    changed["augment"]["p_flip"] = 0.9
+    assert not T._same_run(changed, identity) and not T._same_run(None, identity)
