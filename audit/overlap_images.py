@@ -56,6 +56,7 @@ def pretraining_image_shards(source: str, detector_spec: str, out_dir: Path, bat
     def loader(shard) -> PendingShard:  # noqa: ANN001 - a clip_core.data Shard
         def load() -> DescriptorShard:
             runner = state.setdefault("runner", DescriptorRunner(_detector(detector_spec)))
+            shard.draft_size = runner.input_size  # JPEGs decoded only as large as the detector needs
             ids, rows = [], []
             for batch_ids, batch in prefetch_batches(shard, runner.input_size, batch_size, depth=3):
                 rows.append(runner.embed_uint8(batch))

@@ -33,7 +33,7 @@ SKIPPED_COLUMNS = ("id", "location", "reason")
 
 @dataclass(frozen=True)
 class EmbedConfig:
-    """Batch size, device ("auto", "cpu", "cuda"), single-file row limit and prefetch depth."""
+    """Batch size, device ("auto", "cpu", "cuda"), single-file row limit, prefetch depth, JPEG draft decoding."""
 
     batch_size: int = 64
     device: str = "auto"
@@ -41,6 +41,7 @@ class EmbedConfig:
     prefetch_batches: int = 3
     format: str | None = None
     progress: bool = True
+    draft_jpeg: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -196,7 +197,7 @@ def embed_source(images: str, out_dir: str | Path, model: Detector, detector_spe
     else:
         atomic_write_text(run_path, json.dumps(identity, indent=2))
 
-    source = open_images(images, format=config.format)
+    source = open_images(images, format=config.format, draft_size=model.config.input_size if config.draft_jpeg else None)
     shards = source.shards()
     runner = DescriptorRunner(model, config.device)
     total = source.num_examples

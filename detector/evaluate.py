@@ -84,10 +84,10 @@ def top_k_predictions(query_ids: list[str], reference_ids: list[str], scores: np
     return preds
 
 
-def _examples(location: str) -> Iterable[Any]:
+def _examples(location: str, draft_size: int | None = None) -> Iterable[Any]:
     from detector.sources import open_images
 
-    return open_images(location)
+    return open_images(location, draft_size=draft_size)
 
 
 def _hash_side(location: str, method: str) -> tuple[list[str], np.ndarray]:
@@ -114,7 +114,7 @@ def _detector_side(location: str, runner: Any, batch_size: int) -> tuple[list[st
             raise ValueError(f"{path}: descriptors have {mat.shape[1]} dimensions, the detector {runner.dim}")
         return ids, mat
     ids, rows = [], []
-    for batch_ids, batch in prefetch_batches(_examples(location), runner.input_size, batch_size, 3):
+    for batch_ids, batch in prefetch_batches(_examples(location, runner.input_size), runner.input_size, batch_size, 3):
         ids += batch_ids
         rows.append(runner.embed_uint8(batch))
     return ids, (np.concatenate(rows) if rows else np.zeros((0, runner.dim), np.float32))

@@ -31,12 +31,17 @@ DEFAULT_SLICE_SIZE = 10_000
 
 
 class Shard(ABC):
-    """A unit of work of an image source; iterating yields decoded ``Example`` objects."""
+    """A unit of work of an image source; iterating yields decoded ``Example`` objects.
+
+    ``draft_size`` (None: full decode) lets file and tar shards decode JPEGs at a reduced DCT scale
+    that keeps both sides at least that many pixels; set it with ``ImageSource.set_draft_size``.
+    """
 
     def __init__(self, name: str, location: str) -> None:
         self.name = name
         self.location = location
         self.skipped: list[SkipRecord] = []
+        self.draft_size: int | None = None
 
     @property
     def num_examples(self) -> int | None:
@@ -133,6 +138,14 @@ class ImageSource(ABC):
         """Examples skipped during the latest iteration of each shard."""
         return skipped_in(self.shards())
 
+    def set_draft_size(self, size: int | None) -> "ImageSource":
+        """Decode JPEGs only as large as needed for `size` x `size` inputs (None: full decode); returns self."""
+        if size is not None and size < 1:
+            raise ValueError(f"draft size must be positive, got {size}")
+        for shard in self.shards():
+            shard.draft_size = size
+        return self
+
     @property
     def classnames(self) -> list[str] | None:
         """Class labels known without a scan (folder, CSV, synthetic tasks), else None."""
@@ -190,7 +203,7 @@ class FileListShard(Shard):
     def _iter_examples(self) -> Iterator[Example]:
         for e in self.entries:
             try:
-                image = load_image_file(e.path)
+                image = load_image_file(e.path, self.draft_size)
             except FileNotFoundError:
                 self._skip(e.id, str(e.path), "file not found")
                 continue

@@ -5,8 +5,10 @@ Public API
 - ``IMAGE_EXTENSIONS``: file suffixes (lower case, with dot) read as images by folder sources.
 - ``TAR_IMAGE_EXTENSIONS``: WebDataset member extensions that hold the image, in preference order.
 - ``ImageDecodeError(ValueError)``: raised with the reason when bytes are not a readable image.
-- ``decode_image(data: bytes) -> PIL.Image.Image``: fully decode to RGB (alpha composited on white).
-- ``load_image_file(path) -> PIL.Image.Image``: read and decode a file (FileNotFoundError if absent).
+- ``decode_image(data: bytes, draft=None) -> PIL.Image.Image``: fully decode to RGB (alpha composited on
+  white); with ``draft`` a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps both
+  sides >= ``draft`` pixels, for callers that will shrink it to that size anyway.
+- ``load_image_file(path, draft=None) -> PIL.Image.Image``: read and decode a file (FileNotFoundError if absent).
 - ``is_image_file(name) -> bool``: whether a file name has an image suffix.
 """
 from __future__ import annotations
@@ -44,12 +46,14 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode_image(data: bytes) -> Image.Image:
-    """Decode image bytes fully into an RGB image, or raise ImageDecodeError with the reason."""
+def decode_image(data: bytes, draft: int | None = None) -> Image.Image:
+    """Decode image bytes into an RGB image (JPEGs at reduced scale >= `draft` px), or raise ImageDecodeError."""
     if not data:
         raise ImageDecodeError("empty image data")
     try:
         with Image.open(io.BytesIO(data)) as img:
+            if draft and img.format == "JPEG":
+                img.draft(None, (draft, draft))  # DCT-domain downscaling: much less to decode
             img.load()
             rgb = _to_rgb(img)
             if rgb is img:
@@ -61,9 +65,9 @@ def decode_image(data: bytes) -> Image.Image:
     return rgb
 
 
-def load_image_file(path: str | os.PathLike[str]) -> Image.Image:
+def load_image_file(path: str | os.PathLike[str], draft: int | None = None) -> Image.Image:
     """Read and decode an image file to RGB; FileNotFoundError if absent, ImageDecodeError if bad."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"image file not found: {p}")
-    return decode_image(p.read_bytes())
+    return decode_image(p.read_bytes(), draft)

@@ -180,7 +180,7 @@ class TarShard(Shard):
                 self._skip(sample.key, where, "sample has no image member")
                 continue
             try:
-                image = decode_image(sample.files[ext])
+                image = decode_image(sample.files[ext], self.draft_size)
             except ImageDecodeError as exc:
                 self._skip(sample.key, where, f"unreadable image: {exc}")
                 continue

@@ -17,7 +17,8 @@ def sliced(monkeypatch):
     """Make folder sources split into slices of 5 images (several shards from a small folder)."""
     from clip_core.data.folder_source import FolderSource
 
-    monkeypatch.setattr(E, "open_images", lambda location, format=None: FolderSource(location, slice_size=5))
+    monkeypatch.setattr(E, "open_images", lambda location, format=None, draft_size=None:
+                        FolderSource(location, slice_size=5).set_draft_size(draft_size))
 
 
 def _cfg(**kw):
