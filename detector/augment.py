@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -362,11 +362,15 @@ class TrainAugment:
     p_blur: float = 0.2
     max_blur: float = 3.0
     p_text: float = 0.15
+    text_min_size: float = 0.06
+    text_max_size: float = 0.18
+    text_lines: int = 2
     p_shapes: float = 0.15
     p_border: float = 0.1
     max_border: float = 0.25
     p_jpeg: float = 0.5
     min_jpeg_quality: int = 10
+    p_jpeg_source: float = 0.0
     p_mixup: float = 0.0
     tiles_per_image: int = 1
     tile_min_side: float = 0.3
@@ -382,6 +386,8 @@ class TrainAugment:
             raise ValueError(f"TrainAugment.size must be >= 8, got {self.size}")
         if self.tiles_per_image < 1 or not 0.0 < self.tile_min_side <= self.tile_max_side <= 1.0:
             raise ValueError("TrainAugment needs tiles_per_image >= 1 and 0 < tile_min_side <= tile_max_side <= 1")
+        if self.text_lines < 1 or not 0.0 < self.text_min_size <= self.text_max_size <= 1.0:
+            raise ValueError("TrainAugment needs text_lines >= 1 and 0 < text_min_size <= text_max_size <= 1")
 
     def base_images(self, img: Image.Image, rng: np.random.Generator, other: Image.Image | None = None) -> list[Image.Image]:
         """The images pairs are made from: the image itself, or its tiles (possibly hardened).
@@ -413,13 +419,16 @@ class TrainAugment:
             (self.p_colour, lambda im, r: colour_jitter(im, r, self.brightness, self.contrast, self.saturation, self.hue)),
             (self.p_grayscale, grayscale), (self.p_blur, lambda im, r: blur(im, r, max_radius=self.max_blur)),
             (self.p_border, lambda im, r: border(im, r, max_fraction=self.max_border)),
-            (self.p_text, text_overlay), (self.p_shapes, shape_overlay),
+            (self.p_text, lambda im, r: text_overlay(im, r, self.text_min_size, self.text_max_size, self.text_lines)),
+            (self.p_shapes, shape_overlay),
         ]
         for p, fn in steps:
             if rng.random() < p:
                 img = fn(img, rng)
         if other is not None and rng.random() < self.p_mixup:
             img = mixup(img, other, rng)
+        if self.p_jpeg_source > 0 and rng.random() < self.p_jpeg_source:  # at the source resolution, as files are
+            img = jpeg(img, rng, min_quality=self.min_jpeg_quality, max_quality=95)
         img = img.resize((self.size, self.size), random_interpolation(rng))
         if rng.random() < self.p_jpeg:
             img = jpeg(img, rng, min_quality=self.min_jpeg_quality, max_quality=95)
@@ -433,4 +442,9 @@ PHOTO_TILES = TrainAugment(
     p_rotate_right=0.2, p_flip=0.5, p_colour=0.7, brightness=0.5, contrast=0.5, saturation=0.8, hue=0.3,
     p_grayscale=0.15, p_blur=0.25, max_blur=5.0, p_text=0.25, p_shapes=0.15, p_border=0.25, max_border=0.3,
     p_jpeg=0.5, min_jpeg_quality=5, tiles_per_image=4, tile_min_side=0.25, tile_max_side=0.5, p_harden=0.5)
-RECIPES: dict[str, TrainAugment] = {"standard": TrainAugment(), "photo-tiles": PHOTO_TILES}
+# Fine-tuning from a photo-tiles run: text overlays at the benchmark's size (larger, up to three
+# lines) and JPEG also at the source resolution before resizing, as real re-encoded files are.
+PHOTO_TILES_FINETUNE = replace(PHOTO_TILES, p_text=0.35, text_min_size=0.08, text_max_size=0.25, text_lines=3,
+                               p_jpeg=0.3, p_jpeg_source=0.4)
+RECIPES: dict[str, TrainAugment] = {"standard": TrainAugment(), "photo-tiles": PHOTO_TILES,
+                                    "photo-tiles-finetune": PHOTO_TILES_FINETUNE}

@@ -49,6 +49,7 @@ class TrainConfig:
     device: str = "auto"
     format: str | None = None
     progress: bool = True
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 2:
@@ -107,11 +108,16 @@ def init_distributed_from_env(device: str = "auto") -> bool:
     return True
 
 
+_VOLATILE = ("progress", "num_workers", "device", "checkpoint_every", "log_every")
+
+
+def _train_identity(train: TrainConfig) -> dict:
+    return {k: v for k, v in asdict(train).items() if k not in _VOLATILE}
+
+
 def _identity(images: str, detector: DetectorConfig, loss: LossConfig, augment: TrainAugment, train: TrainConfig) -> dict:
-    t = asdict(train)
-    for volatile in ("progress", "num_workers", "device", "checkpoint_every", "log_every"):
-        t.pop(volatile)
-    return {"images": str(images), "detector": detector.to_dict(), "loss": asdict(loss), "augment": asdict(augment), "train": t}
+    return {"images": str(images), "detector": detector.to_dict(), "loss": asdict(loss), "augment": asdict(augment),
+            "train": _train_identity(train)}
 
 
 def _same_run(stored: dict | None, identity: dict) -> bool:
@@ -120,10 +126,37 @@ def _same_run(stored: dict | None, identity: dict) -> bool:
         return False
     try:
         stored = dict(stored, detector=DetectorConfig.from_dict(stored["detector"]).to_dict(),
-                      loss=asdict(LossConfig(**stored["loss"])), augment=asdict(TrainAugment(**stored["augment"])))
+                      loss=asdict(LossConfig(**stored["loss"])), augment=asdict(TrainAugment(**stored["augment"])),
+                      train=_train_identity(TrainConfig(**stored["train"])))
     except (TypeError, ValueError):
         return False
     return json.loads(json.dumps(stored)) == json.loads(json.dumps(identity))
+
+
+def initial_weights(path: str | Path, detector: DetectorConfig) -> dict[str, torch.Tensor]:
+    """Trainable weights of another run (its checkpoint.pt or detector.pt) to start from; same architecture required.
+
+    The input size may differ (the trunk is convolutional); variant, trunk, descriptor size and input
+    mode must match, and the weights must not be an inference export (weight norm folded away).
+    """
+    from detector.checkpoint import load_detector
+
+    source = load_detector(path)
+    if _is_folded(source, detector):
+        raise ValueError(f"{path}: an inference export (weight norm folded, fp16) cannot be trained further; "
+                         "start from the run's checkpoint.pt or detector.pt")
+    free = {"input_size": None, "orbit": None, "threshold": None}
+    ours, theirs = dict(detector.to_dict(), **free), dict(source.config.to_dict(), **free)
+    if ours != theirs:
+        diff = sorted(k for k in ours if ours.get(k) != theirs.get(k))
+        raise ValueError(f"{path}: --init-from needs the same architecture; field(s) {', '.join(diff)} differ")
+    return {k: v.float() if v.is_floating_point() else v for k, v in source.state_dict().items()}
+
+
+def _is_folded(model: Detector, config: DetectorConfig) -> bool:
+    """Whether `model` lost the weight-norm parametrisations a fresh model of `config` has."""
+    fresh = any(hasattr(m, "parametrizations") for m in Detector(config).modules())
+    return fresh and not any(hasattr(m, "parametrizations") for m in model.modules())
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -171,10 +204,13 @@ def train_detector(images: str, out_dir: str | Path, detector: DetectorConfig = 
         opt.load_state_dict(ckpt["optimizer"])
         state = TrainState(**ckpt["state"])
         _truncate_metrics(metrics_path, state.step)
-    elif rank == 0:
-        atomic_write_text(summary_path, json.dumps({"identity": identity, "status": "running"}, indent=2))
-        if metrics_path.exists():
-            metrics_path.unlink()
+    else:
+        if train.init_from:
+            model.load_state_dict(initial_weights(train.init_from, detector))
+        if rank == 0:
+            atomic_write_text(summary_path, json.dumps({"identity": identity, "status": "running"}, indent=2))
+            if metrics_path.exists():
+                metrics_path.unlink()
     train_model: torch.nn.Module = model
     if world_size > 1:
         train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)

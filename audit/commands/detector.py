@@ -40,6 +40,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Steps between checkpoints."),
     format: Optional[str] = typer.Option(None, "--format", help="Override the detected source format."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="Start from the weights of another run (its checkpoint.pt or detector.pt; same architecture) with a fresh optimiser and schedule."),
 ) -> None:
     """Train a detector with InfoNCE on augmented pairs; resumable from DIR/checkpoint.pt."""
     from dataclasses import replace
@@ -57,7 +58,8 @@ def train(
         det = DetectorConfig(variant=variant, dim=dim, input_size=input_size, trunk=TRUNKS[trunk], input_mode=input_mode)
         loss = LossConfig(temperature=temperature, entropy_weight=entropy_weight, all_views=all_views)
         cfg = TrainConfig(batch_size=batch_size, epochs=epochs, max_steps=max_steps, lr=lr, warmup_steps=warmup_steps,
-                          num_workers=workers, seed=seed, checkpoint_every=checkpoint_every, device=device, format=format)
+                          num_workers=workers, seed=seed, checkpoint_every=checkpoint_every, device=device, format=format,
+                          init_from=init_from)
         result = train_detector(images, out, det, loss, cfg, replace(RECIPES[recipe], size=input_size, p_mixup=p_mixup))
     except (ValueError, FileNotFoundError) as error:
         raise _fail(error) from error

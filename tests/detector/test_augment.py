@@ -111,6 +111,29 @@ def test_photo_tiles_recipe_replaces_blank_tiles_and_hardens():
     assert sum(s < 1.0 for s in stds) <= 1  # at most one blank tile survives (the whole image replaces one)
     plain = A.TrainAugment(size=32).base_images(blank, np.random.default_rng(0))
     assert plain == [blank]
-    assert set(A.RECIPES) == {"standard", "photo-tiles"} and A.PHOTO_TILES.tiles_per_image == 4
+    assert set(A.RECIPES) == {"standard", "photo-tiles", "photo-tiles-finetune"} and A.PHOTO_TILES.tiles_per_image == 4
     with pytest.raises(ValueError, match="tiles_per_image"):
         A.TrainAugment(tiles_per_image=0)
+
+
+def test_recipe_text_strength_and_jpeg_at_source_resolution(monkeypatch):
+    calls = {"text": [], "jpeg": []}
+    real_text, real_jpeg = A.text_overlay, A.jpeg
+    monkeypatch.setattr(A, "text_overlay", lambda im, r, *a: calls["text"].append(a) or real_text(im, r, *a))
+    monkeypatch.setattr(A, "jpeg", lambda im, r, **k: calls["jpeg"].append(im.size) or real_jpeg(im, r, **k))
+    recipe = A.TrainAugment(size=32, crop_min_area=1.0, p_aspect=0, p_rescale=0, p_rotate_small=0, p_rotate_right=0,
+                            p_border=0, p_text=1.0, text_min_size=0.2, text_max_size=0.3, text_lines=3,
+                            p_jpeg=1.0, p_jpeg_source=1.0)
+    view = recipe(make_image(3, (96, 96)), np.random.default_rng(0))
+    assert view.size == (32, 32)
+    assert calls["text"] == [(0.2, 0.3, 3)]
+    assert calls["jpeg"] == [(96, 96), (32, 32)]  # once at the source resolution, once after resizing
+    calls["jpeg"].clear()
+    A.TrainAugment(size=32, p_jpeg=1.0)(make_image(3, (96, 96)), np.random.default_rng(0))
+    assert len(calls["jpeg"]) == 1  # off by default: the older recipes draw exactly as before
+    ft = A.RECIPES["photo-tiles-finetune"]
+    assert ft.p_jpeg_source > 0 and ft.text_lines == 3 and ft.tiles_per_image == A.PHOTO_TILES.tiles_per_image
+    with pytest.raises(ValueError, match="text_lines"):
+        A.TrainAugment(text_lines=0)
+    with pytest.raises(ValueError, match="text_min_size"):
+        A.TrainAugment(text_min_size=0.3, text_max_size=0.2)

@@ -110,8 +110,34 @@ def test_pair_stream_with_tiles_yields_per_tile_and_resumes(image_folder):
 def test_run_identity_tolerates_fields_added_later_at_their_defaults():
     identity = T._identity("imgs", CFG, LossConfig(), TrainAugment(size=32), _train_cfg())
     old = json.loads(json.dumps(identity))
-    del old["detector"]["orbit"], old["augment"]["max_aspect"]  # a run written before these fields existed
+    del old["detector"]["orbit"], old["augment"]["max_aspect"], old["train"]["init_from"]  # written before these existed
     assert T._same_run(old, identity)
     changed = json.loads(json.dumps(identity))
     changed["augment"]["p_flip"] = 0.9
     assert not T._same_run(changed, identity) and not T._same_run(None, identity)
+
+
+def test_init_from_starts_from_another_runs_weights(tmp_path, image_folder):
+    from detector.checkpoint import save_detector
+
+    T.train_detector(str(image_folder), tmp_path / "a", CFG, LossConfig(), _train_cfg(epochs=1))
+    source = torch.load(tmp_path / "a" / "detector.pt", weights_only=True)["state_dict"]
+    bigger = DetectorConfig(variant="paper", dim=16, input_size=40, trunk=TINY)  # the input size may differ
+    tiny_steps = _train_cfg(epochs=1, lr=1e-12, warmup_steps=1, init_from=str(tmp_path / "a" / "detector.pt"))
+    result = T.train_detector(str(image_folder), tmp_path / "b", bigger, LossConfig(), tiny_steps, TrainAugment(size=40))
+    assert result.steps == 3
+    tuned = torch.load(tmp_path / "b" / "detector.pt", weights_only=True)["state_dict"]
+    assert all(torch.allclose(tuned[k], v, atol=1e-6) for k, v in source.items())  # started there, barely moved
+    scratch = T.train_detector(str(image_folder), tmp_path / "c", bigger, LossConfig(),
+                               _train_cfg(epochs=1, lr=1e-12, warmup_steps=1), TrainAugment(size=40))
+    fresh = torch.load(scratch.detector_path, weights_only=True)["state_dict"]
+    assert not all(torch.allclose(fresh[k], v, atol=1e-6) for k, v in source.items())
+    assert json.loads((tmp_path / "b" / "train.json").read_text())["identity"]["train"]["init_from"].endswith("detector.pt")
+
+    with pytest.raises(ValueError, match="dim"):
+        T.initial_weights(tmp_path / "a" / "detector.pt", DetectorConfig(variant="paper", dim=8, input_size=32, trunk=TINY))
+    save_detector(resolve_detector(str(tmp_path / "a" / "detector.pt")), tmp_path / "export.pt", fold=True, half=True)
+    with pytest.raises(ValueError, match="inference export"):
+        T.initial_weights(tmp_path / "export.pt", CFG)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        T.initial_weights(tmp_path / "missing.pt", CFG)
