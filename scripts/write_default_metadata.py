@@ -15,6 +15,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from detector.checkpoint import load_detector  # noqa: E402
 
 
+def run_record(run: Path) -> dict:
+    """Settings and last metrics of a training run folder, and of the runs it was initialised from."""
+    train = json.loads((run / "train.json").read_text(encoding="utf-8")) if (run / "train.json").is_file() else {}
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+               if line.strip()] if (run / "metrics.jsonl").is_file() else []
+    identity = train.get("identity") or {}
+    record = {"steps": train.get("steps"), "settings": identity or None, "last_metrics": metrics[-1] if metrics else None}
+    init_from = (identity.get("train") or {}).get("init_from")
+    if init_from:
+        record["initialised_from"] = run_record(Path(init_from).parent)
+    return record
+
+
 def main() -> None:
     """Collect the configuration, calibration and training record into one JSON file."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,9 +42,6 @@ def main() -> None:
     run = args.checkpoint.parent
     calibration = json.loads(args.calibration.read_text(encoding="utf-8"))
     steps = model.metadata.get("step", model.metadata.get("steps"))  # type: ignore[attr-defined]
-    train = json.loads((run / "train.json").read_text(encoding="utf-8")) if (run / "train.json").is_file() else {}
-    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-               if line.strip()] if (run / "metrics.jsonl").is_file() else []
     threshold = None if args.threshold in ("None", "null", "") else float(args.threshold)
     meta = {
         "variant": cfg.variant,
@@ -48,9 +58,8 @@ def main() -> None:
                         "recall_at_threshold": (calibration.get("calibration") or {}).get("recall"),
                         "micro_ap": calibration.get("overall", {}).get("micro_ap")},
         "trained_with": "scripts/train_default_detector.sh (clip-audit detector train, CPU)",
-        "training": {"steps": steps, "images": "runs/detector-images/train (scripts/fetch_detector_images.py)",
-                     "settings": train.get("identity"),
-                     "last_metrics": metrics[-1] if metrics else None},
+        "training": {"images": "runs/detector-images/train (scripts/fetch_detector_images.py)",
+                     **run_record(run), "steps": steps},
         "weights": "fp16, weight normalisation folded",
     }
     if args.warning:
