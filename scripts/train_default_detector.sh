@@ -5,7 +5,7 @@
 # Intermediate checkpoints stay in $RUN (runs/ is outside git). On a GPU machine training uses bf16
 # and channels_last automatically (set WORKERS to the CPU count there).
 #
-#   scripts/train_default_detector.sh      # env: IMAGES, RUN, TRUNK, INPUT_SIZE, BATCH, MAX_STEPS, FINETUNE_STEPS, WORKERS, ORBIT, WARNING
+#   scripts/train_default_detector.sh      # env: IMAGES, RUN, TRUNK, INPUT_SIZE, BATCH, MAX_STEPS, FINETUNE_CYCLES, WORKERS, ORBIT, WARNING
 #   STOP_AFTER_S=1800 scripts/train_default_detector.sh   # train for at most 30 minutes, then calibrate + export
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +17,7 @@ TRUNK=${TRUNK:-resnet18}
 INPUT_SIZE=${INPUT_SIZE:-64}
 BATCH=${BATCH:-64}
 MAX_STEPS=${MAX_STEPS:-5500}
-FINETUNE_STEPS=${FINETUNE_STEPS:-4000}
-FINETUNE_RUN=${FINETUNE_RUN:-$RUN-finetune}
+FINETUNE_CYCLES=${FINETUNE_CYCLES-4000:5e-4:1:100}
 WORKERS=${WORKERS:-1}
 STOP_AFTER_S=${STOP_AFTER_S:-0}
 ORBIT=${ORBIT:-none}
@@ -43,22 +42,32 @@ fi
 WEIGHTS="$RUN/detector.pt"
 [ -f "$WEIGHTS" ] && [ "$WEIGHTS" -nt "$RUN/checkpoint.pt" ] || WEIGHTS="$RUN/checkpoint.pt"
 
-# 2b. a second cosine cycle from those weights (fresh optimiser, half the peak rate) with text
-#     overlays at the benchmark's size and JPEG also at the source resolution (FINETUNE_STEPS=0 skips it)
-if [ "$FINETUNE_STEPS" -gt 0 ]; then
-  FINETUNE=("$CLI" detector train --images "$IMAGES/train" --out "$FINETUNE_RUN" --variant paper --trunk "$TRUNK" --dim 512
+# 2b. further cosine cycles, each from the previous weights (fresh optimiser), with text overlays at
+#     the benchmark's size and JPEG also at the source resolution. FINETUNE_CYCLES lists them as
+#     steps:peak-lr:seed:warm-up; cycle k trains in $RUN-finetune (k = 1) or $RUN-finetune<k>;
+#     FINETUNE_CYCLES="" skips them.
+PREVIOUS=$RUN
+K=0
+[ -f "$RUN/detector.pt" ] || FINETUNE_CYCLES=""  # the first run was stopped early: no cycles yet
+for CYCLE in $FINETUNE_CYCLES; do
+  IFS=: read -r STEPS LR SEED WARMUP <<< "$CYCLE"
+  K=$((K + 1))
+  CYCLE_RUN=$RUN-finetune; [ "$K" -gt 1 ] && CYCLE_RUN=$RUN-finetune$K
+  FINETUNE=("$CLI" detector train --images "$IMAGES/train" --out "$CYCLE_RUN" --variant paper --trunk "$TRUNK" --dim 512
     --input-size "$INPUT_SIZE" --input-mode luma --recipe photo-tiles-finetune --batch-size "$BATCH" --epochs 1000
-    --max-steps "$FINETUNE_STEPS" --lr 5e-4 --warmup-steps 100 --temperature 0.07 --entropy-weight 1 --all-views
-    --workers "$WORKERS" --checkpoint-every 100 --seed 1 --init-from "$RUN/detector.pt")
+    --max-steps "$STEPS" --lr "$LR" --warmup-steps "$WARMUP" --temperature 0.07 --entropy-weight 1 --all-views
+    --workers "$WORKERS" --checkpoint-every 100 --seed "$SEED" --init-from "$PREVIOUS/detector.pt")
   if [ "$STOP_AFTER_S" -gt 0 ]; then
     timeout --signal=INT "$STOP_AFTER_S" "${FINETUNE[@]}" || true
   else
     "${FINETUNE[@]}"
   fi
-  RUN=$FINETUNE_RUN
-  WEIGHTS="$RUN/detector.pt"
-  [ -f "$WEIGHTS" ] && [ "$WEIGHTS" -nt "$RUN/checkpoint.pt" ] || WEIGHTS="$RUN/checkpoint.pt"
-fi
+  PREVIOUS=$CYCLE_RUN
+  WEIGHTS="$CYCLE_RUN/detector.pt"
+  [ -f "$WEIGHTS" ] && [ "$WEIGHTS" -nt "$CYCLE_RUN/checkpoint.pt" ] || WEIGHTS="$CYCLE_RUN/checkpoint.pt"
+  [ -f "$CYCLE_RUN/detector.pt" ] || break  # stopped early: calibrate and export what there is
+done
+RUN=$PREVIOUS
 
 # 3. the inference copy: fp16, weight norm folded, descriptors averaged over $ORBIT (none, hflip or
 #    dihedral: exact invariance to flips / right-angle rotations; chosen on the calibration set)
