@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from detector.augment import TrainAugment
 from clip_core.atomic_files import atomic_torch_save, atomic_write_text
-from detector.checkpoint import FORMAT, save_detector
+from detector.checkpoint import FORMAT, load_detector, save_detector
 from detector.config import DetectorConfig
 from detector.distributed import world
 from detector.embed import pick_device
@@ -139,8 +139,6 @@ def initial_weights(path: str | Path, detector: DetectorConfig) -> dict[str, tor
     The input size may differ (the trunk is convolutional); variant, trunk, descriptor size and input
     mode must match, and the weights must not be an inference export (weight norm folded away).
     """
-    from detector.checkpoint import load_detector
-
     source = load_detector(path)
     if _is_folded(source, detector):
         raise ValueError(f"{path}: an inference export (weight norm folded, fp16) cannot be trained further; "
