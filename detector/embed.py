@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import queue
 import shutil
 import threading
@@ -33,12 +34,16 @@ SKIPPED_COLUMNS = ("id", "location", "reason")
 
 @dataclass(frozen=True)
 class EmbedConfig:
-    """Batch size, device ("auto", "cpu", "cuda"), single-file row limit, prefetch depth, JPEG draft decoding."""
+    """Batch size, device ("auto", "cpu", "cuda"), single-file row limit, decoding plan, JPEG draft decoding.
+
+    `prefetch_batches` and `decode_workers` left at None follow `decode_plan` for the device.
+    """
 
     batch_size: int = 64
     device: str = "auto"
     single_file_limit: int = 100_000
-    prefetch_batches: int = 3
+    prefetch_batches: int | None = None
+    decode_workers: int | None = None
     format: str | None = None
     progress: bool = True
     draft_jpeg: bool = True
@@ -50,6 +55,10 @@ class EmbedConfig:
             raise ValueError(f"EmbedConfig.single_file_limit must be >= 1, got {self.single_file_limit}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ValueError(f"EmbedConfig.device must be auto, cpu or cuda[:N], got {self.device!r}")
+        if self.prefetch_batches is not None and self.prefetch_batches < 0:
+            raise ValueError(f"EmbedConfig.prefetch_batches must be >= 0, got {self.prefetch_batches}")
+        if self.decode_workers is not None and self.decode_workers < 1:
+            raise ValueError(f"EmbedConfig.decode_workers must be >= 1, got {self.decode_workers}")
 
 
 @dataclass
@@ -70,6 +79,29 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+@dataclass(frozen=True)
+class DecodePlan:
+    """How images reach the model: threads that decode them, batches decoded ahead in the background."""
+
+    workers: int
+    prefetch: int
+
+
+def decode_plan(device: torch.device, config: EmbedConfig = EmbedConfig()) -> DecodePlan:
+    """CPU: decode in step with the model on torch's threads; CUDA: decode ahead on up to 8 threads.
+
+    On a CPU the forward pass already uses every core torch was given; decoding beside it only
+    takes cores away (measured in docs/benchmarks.md), so batches are decoded in parallel between
+    forward passes instead. On a GPU the cores are free while the model runs.
+    """
+    if device.type == "cuda":
+        workers, prefetch = min(8, os.cpu_count() or 1), 3
+    else:
+        workers, prefetch = max(1, torch.get_num_threads()), 0
+    return DecodePlan(config.decode_workers or workers,
+                      prefetch if config.prefetch_batches is None else config.prefetch_batches)
 
 
 class DescriptorRunner:
@@ -105,26 +137,34 @@ class DescriptorRunner:
         return np.concatenate(rows) if rows else np.zeros((0, self.dim), np.float32)
 
 
+def _batches(examples: Iterable[Any], size: int, batch_size: int) -> Iterator[tuple[list[str], np.ndarray]]:
+    ids: list[str] = []
+    arrays: list[np.ndarray] = []
+    for ex in examples:
+        ids.append(ex.id)
+        arrays.append(image_to_uint8(ex.image, size))
+        if len(ids) == batch_size:
+            yield ids, np.stack(arrays)
+            ids, arrays = [], []
+    if ids:
+        yield ids, np.stack(arrays)
+
+
 def prefetch_batches(examples: Iterable[Any], size: int, batch_size: int, depth: int) -> Iterator[tuple[list[str], np.ndarray]]:
-    """Decode and resize in a background thread; yield (ids, (N, size, size, 3) uint8) batches."""
-    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    """Yield (ids, (N, size, size, 3) uint8) batches, decoded `depth` batches ahead in a background thread (0: in step)."""
+    if depth == 0:
+        yield from _batches(examples, size, batch_size)
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            ids: list[str] = []
-            arrays: list[np.ndarray] = []
-            for ex in examples:
+            for item in _batches(examples, size, batch_size):
                 if stop.is_set():
                     return
-                ids.append(ex.id)
-                arrays.append(image_to_uint8(ex.image, size))
-                if len(ids) == batch_size:
-                    q.put((ids, np.stack(arrays)))
-                    ids, arrays = [], []
-            if ids:
-                q.put((ids, np.stack(arrays)))
+                q.put(item)
             q.put(done)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             q.put(exc)
@@ -200,6 +240,8 @@ def embed_source(images: str, out_dir: str | Path, model: Detector, detector_spe
     source = open_images(images, format=config.format, draft_size=model.config.input_size if config.draft_jpeg else None)
     shards = source.shards()
     runner = DescriptorRunner(model, config.device)
+    plan = decode_plan(runner.device, config)
+    source.set_decode_workers(plan.workers)
     total = source.num_examples
     seen_ids: dict[str, str] = {}
     reused = 0
@@ -217,7 +259,7 @@ def embed_source(images: str, out_dir: str | Path, model: Detector, detector_spe
                 reused += 1
             else:
                 ids, rows = [], []
-                for batch_ids, batch in prefetch_batches(shard, runner.input_size, config.batch_size, config.prefetch_batches):
+                for batch_ids, batch in prefetch_batches(shard, runner.input_size, config.batch_size, plan.prefetch):
                     rows.append(runner.embed_uint8(batch))
                     ids.extend(batch_ids)
                     if progress is not None:

@@ -9,7 +9,8 @@ Public API
 - ``ImageSource``: ``.kind``, ``.location``, ``.shards()`` (cached list), ``iter(source)`` over
   all shards (raises ``DuplicateIdError`` when an id repeats across shards), ``len(source)`` where
   cheaply known (else ``TypeError``; ``.num_examples`` is then None), ``.skipped`` (all shards),
-  ``.check_unique_ids()`` (scan ids without decoding), ``.labels()`` (sorted distinct labels) and
+  ``.check_unique_ids()`` (scan ids without decoding), ``.set_draft_size(n)`` and
+  ``.set_decode_workers(n)`` (decode JPEGs smaller, on n threads), ``.labels()`` (sorted distinct labels) and
   ``.classnames`` (labels known without a scan, else None).
 - ``FileEntry`` / ``FileListShard``: a shard over image files on disk (folder and CSV sources).
 - ``slice_entries(entries, slice_size)``: split a list into consecutive slices.
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .imageio import ImageDecodeError, load_image_file
+from .parallel_decode import ordered_map
 from .records import DuplicateIdError, Example, Record, SkipRecord
 
 T = TypeVar("T")
@@ -35,6 +37,8 @@ class Shard(ABC):
 
     ``draft_size`` (None: full decode) lets file and tar shards decode JPEGs at a reduced DCT scale
     that keeps both sides at least that many pixels; set it with ``ImageSource.set_draft_size``.
+    ``decode_workers`` (default 1) is how many threads decode a file or tar shard's images, in
+    order; set it with ``ImageSource.set_decode_workers``.
     """
 
     def __init__(self, name: str, location: str) -> None:
@@ -42,6 +46,7 @@ class Shard(ABC):
         self.location = location
         self.skipped: list[SkipRecord] = []
         self.draft_size: int | None = None
+        self.decode_workers: int = 1
 
     @property
     def num_examples(self) -> int | None:
@@ -146,6 +151,14 @@ class ImageSource(ABC):
             shard.draft_size = size
         return self
 
+    def set_decode_workers(self, workers: int) -> "ImageSource":
+        """Decode each shard's images on `workers` threads (order kept); returns self."""
+        if workers < 1:
+            raise ValueError(f"decode workers must be >= 1, got {workers}")
+        for shard in self.shards():
+            shard.decode_workers = workers
+        return self
+
     @property
     def classnames(self) -> list[str] | None:
         """Class labels known without a scan (folder, CSV, synthetic tasks), else None."""
@@ -201,16 +214,17 @@ class FileListShard(Shard):
         return len(self.entries)
 
     def _iter_examples(self) -> Iterator[Example]:
-        for e in self.entries:
-            try:
-                image = load_image_file(e.path, self.draft_size)
-            except FileNotFoundError:
+        draft = self.draft_size
+        for e, image, exc in ordered_map(lambda entry: load_image_file(entry.path, draft), self.entries,
+                                         self.decode_workers):
+            if isinstance(exc, FileNotFoundError):
                 self._skip(e.id, str(e.path), "file not found")
-                continue
-            except (ImageDecodeError, OSError) as exc:
+            elif isinstance(exc, (ImageDecodeError, OSError)):
                 self._skip(e.id, str(e.path), f"unreadable image: {exc}")
-                continue
-            yield Example(e.id, image, e.label, e.caption, str(e.path))
+            elif exc is not None:
+                raise exc
+            else:
+                yield Example(e.id, image, e.label, e.caption, str(e.path))
 
     def records(self) -> Iterator[Record]:
         """Metadata of the listed files."""

@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from PIL import Image
 
 from .base import ImageSource, Shard
 from .imageio import TAR_IMAGE_EXTENSIONS, ImageDecodeError, decode_image
+from .parallel_decode import ordered_map
 from .records import DuplicateIdError, Example, Record
 
 _TEXT_EXTENSIONS = ("txt", "cls", "json")
@@ -165,7 +167,8 @@ class TarShard(Shard):
             label = str(meta_json["label"]).strip() or None
         return label, caption
 
-    def _iter_examples(self) -> Iterator[Example]:
+    def _listed_samples(self) -> Iterator[tuple[TarSample, str | None, str]]:
+        """(sample, image member extension, where) of the kept samples; a repeated key raises."""
         seen: dict[str, str] = {}
         for sample in self._samples():
             if self.keep is not None and sample.key not in self.keep:
@@ -176,18 +179,29 @@ class TarShard(Shard):
             if sample.key in seen:
                 raise DuplicateIdError(sample.key, seen[sample.key], where)
             seen[sample.key] = where
+            yield sample, ext, where
+
+    def _iter_examples(self) -> Iterator[Example]:
+        seen: set[str] = set()
+        draft = self.draft_size
+
+        def decode(listed: tuple[TarSample, str | None, str]) -> Image.Image | None:
+            sample, ext = listed[0], listed[1]
+            return None if ext is None else decode_image(sample.files[ext], draft)
+
+        for (sample, ext, where), image, exc in ordered_map(decode, self._listed_samples(), self.decode_workers):
+            seen.add(sample.key)
             if ext is None:
                 self._skip(sample.key, where, "sample has no image member")
-                continue
-            try:
-                image = decode_image(sample.files[ext], self.draft_size)
-            except ImageDecodeError as exc:
+            elif isinstance(exc, ImageDecodeError):
                 self._skip(sample.key, where, f"unreadable image: {exc}")
-                continue
-            label, caption = self._meta(sample)
-            yield Example(sample.key, image, label, caption, where)
+            elif exc is not None:
+                raise exc
+            else:
+                label, caption = self._meta(sample)
+                yield Example(sample.key, image, label, caption, where)
         if self.keep is not None:
-            for key in sorted(self.keep - seen.keys()):
+            for key in sorted(self.keep - seen):
                 self._skip(key, str(self.path), "listed as success in parquet but missing from tar")
 
     def records(self) -> Iterator[Record]:

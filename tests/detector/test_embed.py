@@ -116,3 +116,28 @@ def test_embed_webdataset_and_csv_sources(tmp_path, tiny_paper, kind):
     assert np.allclose(np.linalg.norm(mat, axis=1), 1.0, atol=1e-5)
     if kind == "webdataset":  # three tar shards and more than 4 rows: numbered pairs
         assert sorted(p.name for p in (tmp_path / "out").glob("ids-*.txt")) == ["ids-00000.txt", "ids-00001.txt", "ids-00002.txt"]
+
+
+def test_decode_plan_decodes_in_step_on_cpu_and_ahead_on_cuda(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    assert E.decode_plan(torch.device("cpu")) == E.DecodePlan(workers=3, prefetch=0)
+    cuda = E.decode_plan(torch.device("cuda"))
+    assert cuda.prefetch == 3 and 1 <= cuda.workers <= 8
+    assert E.decode_plan(torch.device("cpu"), E.EmbedConfig(decode_workers=5, prefetch_batches=2)) == E.DecodePlan(5, 2)
+    with pytest.raises(ValueError, match="decode_workers"):
+        E.EmbedConfig(decode_workers=0)
+    with pytest.raises(ValueError, match="prefetch_batches"):
+        E.EmbedConfig(prefetch_batches=-1)
+
+
+@pytest.mark.parametrize("depth", [0, 2])
+def test_prefetch_batches_in_step_and_ahead_give_the_same_batches(image_folder, depth):
+    from clip_core.data import open_source
+
+    examples = list(open_source(str(image_folder)))
+    got = list(E.prefetch_batches(open_source(str(image_folder)).set_decode_workers(2), 16, 4, depth))
+    assert [i for ids, _ in got for i in ids] == [e.id for e in examples]
+    assert [len(ids) for ids, _ in got][:-1] == [4] * (len(got) - 1)
+    want = np.stack([np.asarray(e.image.convert("RGB").resize((16, 16), Image.Resampling.BILINEAR, reducing_gap=3.0))
+                     for e in examples])
+    assert np.array_equal(np.concatenate([b for _, b in got]), want)
