@@ -16,8 +16,7 @@ from clip_core.atomic_files import atomic_write_text
 from detector.descriptor_files import DescriptorShard
 from audit.overlap_run import PendingShard, shard_file_stem
 from detector.checkpoint import resolve_detector
-from detector.embed import (DescriptorRunner, EmbedConfig, decode_plan, embed_source, prefetch_batches,
-                            read_descriptors)
+from detector.embed import DescriptorRunner, EmbedConfig, embed_examples, embed_source, read_descriptors
 from detector.model import Detector
 from detector.sources import open_images
 
@@ -58,15 +57,9 @@ def pretraining_image_shards(source: str, detector_spec: str, out_dir: Path, bat
         def load() -> DescriptorShard:
             runner = state.setdefault("runner", DescriptorRunner(_detector(detector_spec)))
             shard.draft_size = runner.input_size  # JPEGs decoded only as large as the detector needs
-            plan = decode_plan(runner.device)
-            shard.decode_workers = plan.workers
-            ids, rows = [], []
-            for batch_ids, batch in prefetch_batches(shard, runner.input_size, batch_size, plan.prefetch):
-                rows.append(runner.embed_uint8(batch))
-                ids.extend(batch_ids)
+            ids, matrix = embed_examples(runner, shard, batch_size)
             skipped = pd.DataFrame([(s.id, s.location, s.reason) for s in shard.skipped], columns=["id", "location", "reason"])
             atomic_write_text(Path(out_dir) / "skipped" / f"{shard_file_stem(shard.name)}.csv", skipped.to_csv(index=False))
-            matrix = np.concatenate(rows) if rows else np.zeros((0, runner.dim), np.float32)
             return DescriptorShard(shard.name, ids, matrix)
 
         return PendingShard(shard.name, load)

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -188,6 +188,21 @@ def prefetch_batches(examples: Iterable[Any], size: int, batch_size: int, depth:
                 thread.join(timeout=0.05)
 
 
+def embed_examples(runner: DescriptorRunner, examples: Any, batch_size: int, config: EmbedConfig = EmbedConfig(),
+                   on_batch: Callable[[int], None] | None = None) -> tuple[list[str], np.ndarray]:
+    """(ids, descriptors) of a source or shard, decoded as `decode_plan` says for the runner's device."""
+    plan = decode_plan(runner.device, config)
+    examples.set_decode_workers(plan.workers)
+    ids: list[str] = []
+    rows: list[np.ndarray] = []
+    for batch_ids, batch in prefetch_batches(examples, runner.input_size, batch_size, plan.prefetch):
+        rows.append(runner.embed_uint8(batch))
+        ids.extend(batch_ids)
+        if on_batch is not None:
+            on_batch(len(batch_ids))
+    return ids, (np.concatenate(rows) if rows else np.zeros((0, runner.dim), np.float32))
+
+
 def _write_npy(path: Path, array: np.ndarray) -> None:
     buf = io.BytesIO()
     np.save(buf, array)
@@ -240,8 +255,6 @@ def embed_source(images: str, out_dir: str | Path, model: Detector, detector_spe
     source = open_images(images, format=config.format, draft_size=model.config.input_size if config.draft_jpeg else None)
     shards = source.shards()
     runner = DescriptorRunner(model, config.device)
-    plan = decode_plan(runner.device, config)
-    source.set_decode_workers(plan.workers)
     total = source.num_examples
     seen_ids: dict[str, str] = {}
     reused = 0
@@ -258,13 +271,8 @@ def embed_source(images: str, out_dir: str | Path, model: Detector, detector_spe
                 ids = Path(f"{stem}.ids.txt").read_text(encoding="utf-8").splitlines()
                 reused += 1
             else:
-                ids, rows = [], []
-                for batch_ids, batch in prefetch_batches(shard, runner.input_size, config.batch_size, plan.prefetch):
-                    rows.append(runner.embed_uint8(batch))
-                    ids.extend(batch_ids)
-                    if progress is not None:
-                        progress.update(len(batch_ids))
-                matrix = np.concatenate(rows) if rows else np.zeros((0, runner.dim), np.float32)
+                ids, matrix = embed_examples(runner, shard, config.batch_size, config,
+                                             progress.update if progress is not None else None)
                 _write_npy(Path(f"{stem}.npy"), matrix)
                 atomic_write_text(f"{stem}.ids.txt", "".join(f"{i}\n" for i in ids))
                 atomic_write_text(f"{stem}.skipped.csv",

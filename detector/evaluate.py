@@ -105,7 +105,7 @@ def _hash_side(location: str, method: str) -> tuple[list[str], np.ndarray]:
 
 
 def _detector_side(location: str, runner: Any, batch_size: int) -> tuple[list[str], np.ndarray]:
-    from detector.embed import decode_plan, prefetch_batches, read_descriptors
+    from detector.embed import embed_examples, read_descriptors
 
     path = Path(location)
     if path.is_dir() and ((path / "descriptors.npy").is_file() or any(path.glob("descriptors-*.npy"))):
@@ -113,13 +113,7 @@ def _detector_side(location: str, runner: Any, batch_size: int) -> tuple[list[st
         if mat.shape[1] != runner.dim:
             raise ValueError(f"{path}: descriptors have {mat.shape[1]} dimensions, the detector {runner.dim}")
         return ids, mat
-    plan = decode_plan(runner.device)
-    examples = _examples(location, runner.input_size).set_decode_workers(plan.workers)
-    ids, rows = [], []
-    for batch_ids, batch in prefetch_batches(examples, runner.input_size, batch_size, plan.prefetch):
-        ids += batch_ids
-        rows.append(runner.embed_uint8(batch))
-    return ids, (np.concatenate(rows) if rows else np.zeros((0, runner.dim), np.float32))
+    return embed_examples(runner, _examples(location, runner.input_size), batch_size)
 
 
 def _clip_side(location: str, model: Any, batch_size: int) -> tuple[list[str], np.ndarray]:

@@ -5,7 +5,7 @@ Public API
 - ``Shard``: the unit of work (one tar, or one slice of a folder/CSV/synthetic source).
   ``.name`` (stable, file-name safe), ``.location``, ``iter(shard)`` -> ``Example``,
   ``.records()`` -> ``Record`` without decoding pixels, ``.skipped`` (list of ``SkipRecord`` of
-  the latest iteration), ``.num_examples`` (int or None) and ``len(shard)`` where known.
+  the latest iteration), ``.set_decode_workers(n)``, ``.num_examples`` (int or None) and ``len(shard)`` where known.
 - ``ImageSource``: ``.kind``, ``.location``, ``.shards()`` (cached list), ``iter(source)`` over
   all shards (raises ``DuplicateIdError`` when an id repeats across shards), ``len(source)`` where
   cheaply known (else ``TypeError``; ``.num_examples`` is then None), ``.skipped`` (all shards),
@@ -62,6 +62,13 @@ class Shard(ABC):
     def __iter__(self) -> Iterator[Example]:
         self.skipped = []
         yield from self._iter_examples()
+
+    def set_decode_workers(self, workers: int) -> "Shard":
+        """Decode this shard's images on `workers` threads (order kept); returns self."""
+        if workers < 1:
+            raise ValueError(f"decode workers must be >= 1, got {workers}")
+        self.decode_workers = workers
+        return self
 
     def _skip(self, example_id: str, location: str, reason: str) -> None:
         """Record a skipped example."""
@@ -153,10 +160,8 @@ class ImageSource(ABC):
 
     def set_decode_workers(self, workers: int) -> "ImageSource":
         """Decode each shard's images on `workers` threads (order kept); returns self."""
-        if workers < 1:
-            raise ValueError(f"decode workers must be >= 1, got {workers}")
         for shard in self.shards():
-            shard.decode_workers = workers
+            shard.set_decode_workers(workers)
         return self
 
     @property

@@ -152,3 +152,14 @@ def test_console_script_is_installed_and_runs(files) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert (files["dir"] / "cli" / "contamination.json").is_file()
+
+
+def test_python_dash_m_audit_runs_the_same_command_line(files) -> None:
+    """`python -m audit` (used where the package is not installed, e.g. a GPU machine) is the CLI."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "audit", "contamination", "--overlap-table", str(files["overlap"]), "--predictions",
+         f"cifar={files['cifar']}", "--threshold", "cifar=0.9", "--out", str(files["dir"] / "module")],
+        capture_output=True, text=True, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert (files["dir"] / "module" / "contamination.json").is_file()

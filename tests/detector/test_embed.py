@@ -141,3 +141,14 @@ def test_prefetch_batches_in_step_and_ahead_give_the_same_batches(image_folder, 
     want = np.stack([np.asarray(e.image.convert("RGB").resize((16, 16), Image.Resampling.BILINEAR, reducing_gap=3.0))
                      for e in examples])
     assert np.array_equal(np.concatenate([b for _, b in got]), want)
+
+
+def test_embed_examples_matches_the_runner_on_decoded_images(tiny_paper, image_folder):
+    from clip_core.data import open_source
+
+    runner = E.DescriptorRunner(tiny_paper, "cpu")
+    seen: list[int] = []
+    ids, mat = E.embed_examples(runner, open_source(str(image_folder)), 4, on_batch=seen.append)
+    examples = list(open_source(str(image_folder)))
+    assert ids == [e.id for e in examples] and sum(seen) == len(ids)
+    assert np.allclose(mat, runner.embed_images([e.image for e in examples]), atol=1e-5)
