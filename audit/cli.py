@@ -10,6 +10,8 @@ from audit.commands import detector as _detector
 from audit.commands import embed as _embed
 from audit.commands import inspect as _inspect
 from audit.commands import overlap as _overlap
+from audit.commands import probe as _probe
+from audit.commands import report as _report
 
 app = typer.Typer(
     name="clip-audit",
@@ -25,7 +27,7 @@ def _main() -> None:
     """Audit CLIP-style models for test-set contamination and social bias."""
 
 
-for _module in (_contamination, _overlap, _inspect, _detector, _embed, _clip, _demo):
+for _module in (_contamination, _overlap, _inspect, _detector, _embed, _clip, _demo, _report, _probe):
     _module.register(app)
 
 

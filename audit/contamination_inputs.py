@@ -93,7 +93,16 @@ def read_predictions(path: Path) -> pd.DataFrame:
     return pd.DataFrame({"id": frame["id"].astype(str), "correct": correct.to_numpy(bool)})
 
 
-def _few(ids: set[str]) -> str:
+def read_labelled_predictions(path: Path) -> pd.DataFrame:
+    """Read a predictions file into id, correct and, when the file has one, its label column."""
+    predictions = read_predictions(path)
+    raw = _read_csv(path, "predictions")
+    if "label" in raw.columns:
+        predictions["label"] = raw["label"].astype("string").str.strip().to_numpy()
+    return predictions
+
+
+def few_ids(ids: set[str]) -> str:
     """A short listing of some ids."""
     shown = sorted(ids)[:5]
     return ", ".join(shown) + (f" (and {len(ids) - len(shown)} more)" if len(ids) > len(shown) else "")
@@ -133,9 +142,9 @@ def build_rows(inputs: ContaminationInputs) -> pd.DataFrame:
         if only_overlap or only_predictions:
             lines = [f"dataset '{name}': the ids of {inputs.overlap_table} and {path} differ"]
             if only_overlap:
-                lines.append(f"{len(only_overlap)} only in the overlap table: {_few(only_overlap)}")
+                lines.append(f"{len(only_overlap)} only in the overlap table: {few_ids(only_overlap)}")
             if only_predictions:
-                lines.append(f"{len(only_predictions)} only in the predictions: {_few(only_predictions)}")
+                lines.append(f"{len(only_predictions)} only in the predictions: {few_ids(only_predictions)}")
             raise ValueError("; ".join(lines))
         flags = _overlap_flags(name, table, inputs.thresholds, inputs.overlap_table)
         merged = pd.DataFrame({"dataset": name, "id": table["id"], "in_overlap": flags.to_numpy(bool)})

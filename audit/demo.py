@@ -1,18 +1,27 @@
 """`clip-audit demo`: the whole contamination audit on the built-in synthetic world.
 
-Stages (each skipped when its output exists, so a rerun resumes):
+Stages (each skipped when its output exists, so a rerun resumes; each stage's settings are recorded
+as ``<stage>.settings.json`` and a rerun with other settings stops with the differences unless
+``overwrite`` starts the stages over):
 
 1. ``eval/<task>/``: evaluation sets of synthetic classification tasks, as ImageFolders.
 2. ``pretraining/*.tar``: a synthetic captioned pre-training stream as WebDataset shards, with
    augmented copies of part of one evaluation set planted in it (``plants.csv`` is the truth).
 3. ``clip/``: a tiny CLIP trained with clip_core on the pre-training shards (own BPE vocabulary).
-4. ``detector/``: a tiny near-duplicate detector trained on the pre-training images, its default
-   threshold calibrated on held-out augmented copies among distractors (precision >= 0.95).
-5. ``overlap/``: the overlap search; an oracle "inspector" labels the most similar pairs of every
-   evaluation set from ``plants.csv`` (what a person does with `clip-audit inspect`) and each
-   set's threshold is fitted to those labels.
-6. ``predictions/<task>.csv``: zero-shot predictions of the CLIP model on each evaluation set.
-7. ``results/contamination.{csv,json}``: the Clean/Overlap/All table; ``demo_summary.json``.
+4. ``overlap/``: the overlap search with the shipped default detector on the two-stage default
+   path (global candidates, local-feature verification); its copy decisions at the default
+   threshold are kept (``overlap_table_default.csv``), then an oracle "inspector" labels the
+   best-scored pairs of every evaluation set from ``plants.csv`` (what a person does with
+   `clip-audit inspect`) and each set's threshold is fitted to those labels.
+5. ``predictions/<task>.csv``: zero-shot predictions of the CLIP model on each evaluation set.
+7. ``probes/``: the bias probes of section 7 on the built-in FairFace-format fixture (abstract
+   groups), with a tiny CLIP trained on captions that over-associate one group with a harmful
+   label; each probe writes ``probes/<name>/{rates.csv,summary.json,provenance.json}`` and the
+   stage fails loudly when the planted group is not flagged.
+6. ``results/contamination.{csv,json}``: the Clean/Overlap/All table; ``demo_summary.json`` with the
+   detection precision and recall against the planted truth at the default and at the
+   label-fitted thresholds (the labels come from the answer key, so the default figures are the
+   ones that show whether the tool finds copies on its own).
 """
 from __future__ import annotations
 
@@ -25,8 +34,28 @@ import numpy as np
 import pandas as pd
 
 from clip_core.atomic_files import atomic_write_text
+from clip_core.run_settings import RunSettings, record_or_check
+from clip_core.skip_check import DEFAULT_MAX_SKIPPED_FRACTION
 
 Log = Callable[[str], None]
+DEFAULT_TABLE = "overlap_table_default.csv"  # copy decisions at the detector's default threshold
+DEFAULT_THRESHOLDS = "thresholds_default.json"
+
+_EVAL_FIELDS = ("seed", "image_size", "tasks", "eval_per_task")
+_PRETRAINING_FIELDS = _EVAL_FIELDS + ("planted_task", "planted_fraction", "copies_per_planted", "pretraining_size", "shard_size")
+_CLIP_FIELDS = _PRETRAINING_FIELDS + ("vocab_size", "clip_steps", "clip_batch")
+# The DemoConfig fields each stage's outputs depend on (its own and those of the stages it reads).
+STAGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "eval": _EVAL_FIELDS,
+    "pretraining": _PRETRAINING_FIELDS,
+    "clip": _CLIP_FIELDS,
+    "predictions": _CLIP_FIELDS,
+    "probes": ("seed", "probe_steps"),
+}
+STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "eval": ("eval",), "pretraining": ("pretraining", "plants.csv"), "clip": ("clip",),
+    "predictions": ("predictions",), "probes": ("probes",),
+}
 
 
 @dataclass(frozen=True)
@@ -46,13 +75,12 @@ class DemoConfig:
     vocab_size: int = 600
     clip_steps: int = 300
     clip_batch: int = 64
-    detector_steps: int = 500
-    detector_batch: int = 48
-    detector_dim: int = 128
-    calibration_references: int = 300
-    calibration_queries: int = 60
+    detector: str = "default"
+    verify: bool = True
     labelled_pairs: int = 150
+    probe_steps: int = 300
     extra: dict = field(default_factory=dict)
+    overwrite: bool = False  # clear every stage's outputs and start over instead of resuming
 
     def __post_init__(self) -> None:
         if self.planted_task not in self.tasks:
@@ -71,6 +99,12 @@ def plant_augment(image, rng):  # noqa: ANN001, ANN201 - PIL image, random.Rando
     return jpeg(copy, generator, min_quality=60, max_quality=95).resize(image.size)
 
 
+def check_stage(config: DemoConfig, stage: str) -> None:
+    """Record a stage's settings in the demo folder, or stop when a rerun's differ (see module docstring)."""
+    parameters = {name: getattr(config, name) for name in STAGE_FIELDS[stage]}
+    record_or_check(config.out, f"demo-{stage}", RunSettings(parameters=parameters), config.overwrite, STAGE_OUTPUTS[stage])
+
+
 def _task_location(config: DemoConfig, task: str, seed_offset: int = 0) -> str:
     return f"synthetic:{task}?n={config.eval_per_task}&seed={config.seed + seed_offset}&size={config.image_size}"
 
@@ -80,6 +114,7 @@ def build_eval_sets(config: DemoConfig, log: Log) -> dict[str, Path]:
     from clip_core.data import open_source
     from clip_core.data.writers import write_image_folder
 
+    check_stage(config, "eval")
     folders = {}
     for task in config.tasks:
         folder = config.out / "eval" / task
@@ -98,6 +133,7 @@ def build_pretraining(config: DemoConfig, eval_folder: Path, log: Log) -> Path:
     from clip_core.data.synthetic import SyntheticCaptionStream
     from clip_core.data.writers import write_webdataset
 
+    check_stage(config, "pretraining")
     out = config.out / "pretraining"
     plants_path = config.out / "plants.csv"
     if plants_path.is_file():
@@ -123,6 +159,7 @@ def train_clip(config: DemoConfig, pretraining: Path, log: Log) -> Path:
     from clip_core.tokenizer import Tokenizer
     from clip_core.train.trainer import TrainConfig, train
 
+    check_stage(config, "clip")
     folder = config.out / "clip"
     checkpoint = folder / "checkpoint.pt"
     if checkpoint.is_file():
@@ -138,86 +175,49 @@ def train_clip(config: DemoConfig, pretraining: Path, log: Log) -> Path:
     return checkpoint
 
 
-def _calibration_set(config: DemoConfig, root: Path) -> tuple[Path, Path, Path]:
-    """Held-out references (another seed space) and augmented copies of some of them."""
-    from clip_core.data import open_source
-    from clip_core.data.writers import write_image_folder
-
-    references = list(open_source(f"synthetic:train?n={config.calibration_references}&seed={config.seed + 1000}&size={config.image_size}"))
-    write_image_folder([(f"ref{i:05d}", e.image, None) for i, e in enumerate(references)], root / "references")
-    rng = np.random.default_rng(config.seed + 1)
-    picked = rng.choice(len(references), config.calibration_queries, replace=False)
-    import random
-
-    queries = [(f"q{i:05d}", plant_augment(references[r].image, random.Random(int(r))), None) for i, r in enumerate(picked)]
-    write_image_folder(queries, root / "queries")
-    truth = pd.DataFrame({"query_id": [f"q{i:05d}.png" for i in range(len(picked))],
-                          "reference_id": [f"ref{r:05d}.png" for r in picked]})
-    atomic_write_text(root / "ground_truth.csv", truth.to_csv(index=False))
-    return root / "references", root / "queries", root / "ground_truth.csv"
-
-
-def train_detector(config: DemoConfig, pretraining: Path, log: Log) -> Path:
-    """Stage 4: a tiny detector trained on the pre-training images, threshold calibrated at precision 0.95."""
-    from detector.checkpoint import load_detector, save_detector
-    from detector.config import TINY, DetectorConfig
-    from detector.augment import TrainAugment
-    from detector.evaluate import evaluate_method
-    from detector.losses import LossConfig
-    from detector.train import TrainConfig, train_detector as fit
-
-    folder = config.out / "detector"
-    exported = folder / "demo-detector.pt"
-    if exported.is_file():
-        return exported
-    detector_config = DetectorConfig(variant="paper", dim=config.detector_dim, input_size=config.image_size, trunk=TINY)
-    # A light recipe: the synthetic world tells images apart mostly by colour and layout, so the
-    # detector must not learn to ignore them (no grayscale, hue-preserving jitter, no overlays).
-    augment = TrainAugment(size=config.image_size, crop_min_area=0.5, p_aspect=0.2, p_rotate_small=0.1,
-                           p_rotate_right=0.0, p_flip=0.0, p_colour=0.3, p_grayscale=0.0, p_text=0.0,
-                           p_shapes=0.0, p_border=0.05)
-    result = fit(str(pretraining), folder / "train", detector_config, loss=LossConfig(entropy_weight=10.0),
-                 augment=augment,
-                 train=TrainConfig(batch_size=config.detector_batch, max_steps=config.detector_steps, epochs=100_000,
-                                   lr=2e-3, num_workers=0, seed=config.seed, warmup_steps=max(1, config.detector_steps // 10)))
-    trained = folder / "train" / "detector.pt"
-    references, queries, truth = _calibration_set(config, folder / "calibration")
-    report = evaluate_method(str(trained), str(references), str(queries), truth, calibrate_precision=0.95, device="cpu")
-    threshold = report.calibration["threshold"] if report.calibration else None
-    model = load_detector(trained)
-    metadata = {"threshold": threshold, "calibration": report.to_dict(), "trained_steps": config.detector_steps}
-    save_detector(model, exported, metadata=metadata, fold=True)
-    log(f"detector trained for {result.steps} steps, calibration µAP {report.overall.micro_ap:.3f}, "
-        f"threshold {threshold} at precision 0.95: {exported}")
-    return exported
-
-
-def run_overlap(config: DemoConfig, eval_folders: dict[str, Path], pretraining: Path, detector: Path, log: Log) -> Path:
-    """Stage 5: overlap search, oracle labels for the planted set, thresholds."""
+def run_overlap(config: DemoConfig, eval_folders: dict[str, Path], pretraining: Path, detector: str, log: Log) -> Path:
+    """Stage 4: two-stage overlap search, decisions at the default threshold, oracle labels, fitted thresholds."""
     from audit.overlap_inputs import eval_set_from, image_sources, pretraining_shards_from
     from audit.overlap_pipeline import ThresholdOptions, apply_thresholds, run_overlap_search, write_summary
     from audit.inspect_page import SOURCES_FILE
     from audit.overlap_search import SearchConfig
+    from audit.overlap_settings import check_overlap_settings
+    from audit.overlap_verify import (
+        DEFAULT_CANDIDATE_FLOOR,
+        default_score_threshold,
+        second_stage_settings,
+        verification_inputs,
+    )
 
     out = config.out / "overlap"
+    search = SearchConfig(top_k=5)
+    named = [(task, str(folder)) for task, folder in eval_folders.items()]
+    verify_settings = second_stage_settings(config.verify, DEFAULT_CANDIDATE_FLOOR, 3)
+    check_overlap_settings(out, str(pretraining), dict(named), detector, search, verify_settings, config.overwrite)
     sets, calibrated = [], None
-    for task, folder in eval_folders.items():
-        eval_set, calibrated = eval_set_from(task, str(folder), str(detector), out)
+    for task, folder in named:
+        eval_set, calibrated = eval_set_from(task, folder, detector, out)
         sets.append(eval_set)
-    shards, total = pretraining_shards_from(str(pretraining), str(detector), sets[0].descriptors.shape[1], out)
-    sources = image_sources(str(pretraining), {task: str(folder) for task, folder in eval_folders.items()})
-    atomic_write_text(out / SOURCES_FILE, json.dumps(sources, indent=2) + "\n")
-    summary = run_overlap_search(sets, shards, out, SearchConfig(top_k=5), total)
+    shards, total = pretraining_shards_from(str(pretraining), detector, sets[0].descriptors.shape[1], out)
+    atomic_write_text(out / SOURCES_FILE, json.dumps(image_sources(str(pretraining), dict(named)), indent=2) + "\n")
+    verification = verification_inputs(named, out, config.verify, DEFAULT_CANDIDATE_FLOOR, 3, calibrated, log)
+    summary = run_overlap_search(sets, shards, out, search, total, verification)
+    summary.check(DEFAULT_MAX_SKIPPED_FRACTION, str(out / "skipped"))
+    default = default_score_threshold(config.verify, calibrated)
+    apply_thresholds(out, ThresholdOptions(default=default))
+    atomic_write_text(out / DEFAULT_TABLE, (out / "overlap_table.csv").read_text())
+    (out / "thresholds.json").replace(out / DEFAULT_THRESHOLDS)
     neighbours = pd.read_parquet(out / "neighbours.parquet")
     plants = pd.read_csv(config.out / "plants.csv", dtype=str)
     truth = set(zip(plants["eval_id"], plants["pretraining_id"]))
-    # The oracle inspector: the most similar pairs of every evaluation set, labelled from plants.csv.
-    ordered = neighbours.sort_values(["similarity", "eval_id", "pretraining_id"], ascending=[False, True, True], kind="mergesort")
+    # The oracle inspector: the best-scored pairs of every evaluation set, labelled from plants.csv.
+    ordered = neighbours.sort_values(["score", "similarity", "eval_id", "pretraining_id"],
+                                     ascending=[False, False, True, True], kind="mergesort")
     inspected = ordered.groupby("dataset", sort=False).head(config.labelled_pairs)
     labels = inspected.assign(is_duplicate=[int((e, p) in truth) for e, p in zip(inspected.eval_id, inspected.pretraining_id)])
     labels_path = out / "labels.csv"
     atomic_write_text(labels_path, labels[["dataset", "eval_id", "pretraining_id", "is_duplicate"]].to_csv(index=False))
-    decisions = apply_thresholds(out, ThresholdOptions(labels=labels_path, default=calibrated))
+    decisions = apply_thresholds(out, ThresholdOptions(labels=labels_path, default=default))
     write_summary(out, summary, decisions)
     rules = ", ".join(f"{name} {d.threshold:.3f} ({d.rule})" for name, d in decisions.items())
     log(f"overlap search done; {int(labels.is_duplicate.sum())} of {len(labels)} inspected pairs are copies; thresholds: {rules}")
@@ -231,6 +231,7 @@ def predict(config: DemoConfig, checkpoint: Path, eval_folders: dict[str, Path],
     from clip_core.data.synthetic import synthetic_task
     from clip_core.zeroshot import evaluate_zero_shot
 
+    check_stage(config, "predictions")
     model = load(checkpoint)
     paths = {}
     for task, folder in eval_folders.items():
@@ -247,21 +248,58 @@ def predict(config: DemoConfig, checkpoint: Path, eval_folders: dict[str, Path],
     return paths
 
 
-def summarise(config: DemoConfig, overlap_dir: Path, table: pd.DataFrame) -> dict:
-    """Detected overlap against the planted truth, plus the contamination table."""
-    plants = pd.read_csv(config.out / "plants.csv", dtype=str)
-    overlap = pd.read_csv(overlap_dir / "overlap_table.csv", dtype={"id": str})
-    found = set(overlap.loc[(overlap.dataset == config.planted_task) & (overlap.in_overlap == 1), "id"])
-    truth = set(plants["eval_id"])
+def detection(config: DemoConfig, table_path: Path, truth: set[str]) -> dict:
+    """Flagged evaluation images of every set against the planted truth: counts, precision, recall, fractions."""
+    overlap = pd.read_csv(table_path, dtype={"id": str})
+    planted = overlap[overlap.dataset == config.planted_task]
+    found = set(planted.loc[planted.in_overlap == 1, "id"])
     hits = len(found & truth)
+    others = {name: int(group["in_overlap"].sum()) for name, group in overlap.groupby("dataset") if name != config.planted_task}
+    return {
+        "detected_overlap": len(found), "detection_precision": hits / len(found) if found else None,
+        "detection_recall": hits / len(truth) if truth else None,
+        "overlap_fraction": len(found) / len(planted) if len(planted) else None,
+        "planted_fraction": len(truth) / len(planted) if len(planted) else None,
+        "flagged_in_other_sets": others,
+    }
+
+
+def summarise(config: DemoConfig, overlap_dir: Path, table: pd.DataFrame, log: Log = print) -> dict:
+    """Detected overlap against the planted truth (default and label-fitted thresholds), plus the contamination table."""
+    plants = pd.read_csv(config.out / "plants.csv", dtype=str)
+    truth = set(plants["eval_id"])
+    at_default = detection(config, overlap_dir / DEFAULT_TABLE, truth)
+    fitted = detection(config, overlap_dir / "overlap_table.csv", truth)
+    gap = None if at_default["overlap_fraction"] is None else abs(at_default["overlap_fraction"] - at_default["planted_fraction"])
+    if gap is not None and gap > 0.03:
+        log(f"warning: at the default threshold the audit flags {at_default['overlap_fraction']:.1%} of "
+            f"{config.planted_task}, {at_default['planted_fraction']:.1%} were planted (more than 3 points apart)")
     return {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
-        "planted_eval_images": len(truth), "detected_overlap": len(found),
-        "detection_precision": hits / len(found) if found else None,
-        "detection_recall": hits / len(truth) if truth else None,
+        "planted_eval_images": len(truth), **fitted,
+        "at_default_threshold": {**at_default, "thresholds": json.loads((overlap_dir / DEFAULT_THRESHOLDS).read_text())},
         "thresholds": json.loads((overlap_dir / "thresholds.json").read_text()),
         "contamination": json.loads(table.to_json(orient="records")),
     }
+
+
+def run_probes(config: DemoConfig, log: Log) -> dict:
+    """Stage 7: every bias probe on the built-in fixture, with the planted-bias model; returns each probe's files."""
+    from audit.probes.demo_fixture import build_probe_fixture, run_fixture_probes, train_planted_bias_model
+
+    check_stage(config, "probes")
+    root = config.out / "probes"
+    done = root / "probes.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    fixture = build_probe_fixture(root / "fixture", seed=config.seed)
+    checkpoint = train_planted_bias_model(fixture, root / "model", steps=config.probe_steps)
+    written = run_fixture_probes(fixture, checkpoint, root)
+    files = {name: {"files": {k: str(v) for k, v in entry["files"].items()}, "warnings": entry["warnings"]}
+             for name, entry in written.items()}
+    atomic_write_text(done, json.dumps(files, indent=2) + "\n")
+    log(f"bias probes: {', '.join(files)} written to {root} (planted group {fixture.planted_group} flagged)")
+    return files
 
 
 def run_demo(config: DemoConfig, log: Log = print) -> dict:
@@ -274,13 +312,13 @@ def run_demo(config: DemoConfig, log: Log = print) -> dict:
     eval_folders = build_eval_sets(config, log)
     pretraining = build_pretraining(config, eval_folders[config.planted_task], log)
     checkpoint = train_clip(config, pretraining, log)
-    detector = train_detector(config, pretraining, log)
-    overlap_dir = run_overlap(config, eval_folders, pretraining, detector, log)
+    overlap_dir = run_overlap(config, eval_folders, pretraining, config.detector, log)
     predictions = predict(config, checkpoint, eval_folders, log)
     rows = build_rows(ContaminationInputs(overlap_table=overlap_dir / "overlap_table.csv", predictions=predictions))
     table = contamination_table(rows)
     write_table(table, config.out / "results", "contamination")
     print_table(table, title="Contamination of the demo's evaluation sets")
-    summary = summarise(config, overlap_dir, table)
+    summary = summarise(config, overlap_dir, table, log)
+    summary["probes"] = run_probes(config, log)
     atomic_write_text(config.out / "demo_summary.json", json.dumps(summary, indent=2) + "\n")
     return summary

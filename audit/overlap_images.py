@@ -11,37 +11,34 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from clip_core.atomic_files import atomic_write_text
 from detector.descriptor_files import DescriptorShard
 from audit.overlap_run import PendingShard, shard_file_stem
-from detector.checkpoint import resolve_detector
+from detector.checkpoint import calibrated_threshold, resolve_detector
 from detector.embed import DescriptorRunner, EmbedConfig, embed_examples, embed_source, read_descriptors
 from detector.model import Detector
 from detector.sources import open_images
 
 
 @lru_cache(maxsize=4)
-def _detector(spec: str) -> Detector:
+def cached_detector(spec: str) -> Detector:
     """Load each detector once per process."""
     return resolve_detector(spec)
 
 
-def calibrated_threshold(model: Detector) -> float | None:
-    """The detector's calibrated default threshold, from its config or its metadata."""
-    if model.config.threshold is not None:
-        return float(model.config.threshold)
-    value = getattr(model, "metadata", {}).get("threshold")
-    return None if value is None else float(value)
-
-
 def embed_eval_images(name: str, source: str, detector_spec: str, out_dir: Path) -> tuple[list[str], np.ndarray, float | None]:
     """Embed an evaluation set (resumable) and return its ids, descriptors and the calibrated threshold."""
-    model = _detector(detector_spec)
-    embed_source(source, out_dir, model, detector_spec, EmbedConfig(progress=True))
+    model = cached_detector(detector_spec)
+    result = embed_source(source, out_dir, model, detector_spec, EmbedConfig(progress=True))
     ids, descriptors = read_descriptors(out_dir)
     if not ids:
-        raise ValueError(f"--eval {name}: no readable images in {source}")
+        raise ValueError(f"--eval {name}: no readable images in {source} ({result.skipped} unreadable, "
+                         f"listed in {Path(out_dir) / 'skipped.csv'})")
+    if result.skipped:
+        tqdm.write(f"warning: --eval {name}: {result.skipped} of {result.count + result.skipped} images unreadable and "
+                   f"left out of the audit (listed in {Path(out_dir) / 'skipped.csv'})")
     return ids, np.asarray(descriptors, dtype=np.float32), calibrated_threshold(model)
 
 
@@ -55,13 +52,13 @@ def pretraining_image_shards(source: str, detector_spec: str, out_dir: Path, bat
 
     def loader(shard) -> PendingShard:  # noqa: ANN001 - a clip_core.data Shard
         def load() -> DescriptorShard:
-            runner = state.setdefault("runner", DescriptorRunner(_detector(detector_spec)))
+            runner = state.setdefault("runner", DescriptorRunner(cached_detector(detector_spec)))
             shard.draft_size = runner.input_size  # JPEGs decoded only as large as the detector needs
             ids, matrix = embed_examples(runner, shard, batch_size)
             skipped = pd.DataFrame([(s.id, s.location, s.reason) for s in shard.skipped], columns=["id", "location", "reason"])
             atomic_write_text(Path(out_dir) / "skipped" / f"{shard_file_stem(shard.name)}.csv", skipped.to_csv(index=False))
             return DescriptorShard(shard.name, ids, matrix)
 
-        return PendingShard(shard.name, load)
+        return PendingShard(shard.name, load, images=shard, skipped=lambda: len(shard.skipped))
 
     return [loader(shard) for shard in shards]

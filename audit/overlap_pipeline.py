@@ -2,12 +2,13 @@
 
 Outputs in the output folder:
 
-- ``neighbours.parquet``: dataset, eval_id, rank, pretraining_id, similarity (top-k per example);
-- ``pretraining_matches.parquet``: pretraining_id, dataset, eval_id, similarity (each pre-training
-  item's best match in each evaluation set);
-- ``thresholds.json``: per dataset, the threshold and the rule that set it (see audit.thresholds);
-- ``overlap_table.csv``: dataset, id, similarity, in_overlap (best similarity per evaluation
-  example), the input of `clip-audit contamination --overlap-table`;
+- ``neighbours.parquet``: dataset, eval_id, rank, pretraining_id, similarity, score, inliers,
+  verified, mirrored, status (top-k per example, ranked by score);
+- ``pretraining_matches.parquet``: pretraining_id, dataset, eval_id, similarity, score, inliers,
+  verified, mirrored, status (each pre-training item's best match in each evaluation set);
+- ``thresholds.json``: per dataset, the threshold on ``score`` and the rule that set it (see audit.thresholds);
+- ``overlap_table.csv``: dataset, id, similarity, score, inliers, verified, in_overlap (the best-scored
+  pair of each evaluation example), the input of `clip-audit contamination --overlap-table`;
 - ``overlap_summary.json``: counts per dataset and what the streaming run did.
 """
 from __future__ import annotations
@@ -16,20 +17,34 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 import pandas as pd
 import pyarrow.parquet as pq
 
 from clip_core.atomic_files import atomic_write_text
-from audit.overlap_run import OverlapSummary, PendingShard, reduce_shards, stream_shards
-from audit.overlap_search import MATCH_COLUMNS, EvalIndex, EvalSet, SearchConfig
+from audit.overlap_run import SCORED_MATCH_COLUMNS, OverlapSummary, PendingShard, reduce_shards, stream_shards
+from audit.overlap_search import EvalIndex, EvalSet, SearchConfig
 from audit.thresholds import ThresholdDecision, attach_similarities, decide_thresholds, read_labels
+
+if TYPE_CHECKING:
+    from audit.overlap_verify import VerifyOptions
 
 NEIGHBOURS_FILE = "neighbours.parquet"
 MATCHES_FILE = "pretraining_matches.parquet"
 THRESHOLDS_FILE = "thresholds.json"
 OVERLAP_TABLE_FILE = "overlap_table.csv"
+TABLE_COLUMNS = ["dataset", "id", "similarity", "score", "inliers", "verified"]
+IMPLAUSIBLE_SHARE = 0.5  # a threshold flagging more of a set than this is reported
+
+
+@dataclass(frozen=True)
+class VerificationInputs:
+    """The second stage of a run: its options and each evaluation set's feature store (None: not verifiable)."""
+
+    options: "VerifyOptions"
+    stores: dict = field(default_factory=dict)
+    thumbnails: dict = field(default_factory=dict)  # per set: detector.dense_check.Thumbnails or None
 
 
 @dataclass(frozen=True)
@@ -44,24 +59,33 @@ class ThresholdOptions:
 
 def run_overlap_search(
     eval_sets: list[EvalSet], shards: Iterable[PendingShard], out_dir: Path, config: SearchConfig,
-    total_shards: int | None = None,
+    total_shards: int | None = None, verification: "VerificationInputs | None" = None,
 ) -> OverlapSummary:
-    """Stream the pre-training shards and write the reduced neighbour and match tables."""
+    """Stream the pre-training shards and write the reduced neighbour and match tables.
+
+    With `verification`, each shard's candidate pairs are verified (audit/overlap_verify.py);
+    without it every pair is scored by its global similarity.
+    """
     names = [s.name for s in eval_sets]
     if len(set(names)) != len(names):
         raise ValueError(f"evaluation set names must be unique, got {names}")
     out_dir = Path(out_dir)
     index = EvalIndex(eval_sets, config)
     shard_list = list(shards)
-    summary = stream_shards(index, shard_list, out_dir, total=total_shards or len(shard_list))
+    scorer = None
+    if verification is not None:
+        from audit.overlap_verify import ShardVerifier
+
+        scorer = ShardVerifier(index, verification.stores, verification.options, verification.thumbnails)
+    summary = stream_shards(index, shard_list, out_dir, total=total_shards or len(shard_list), scorer=scorer)
     reduce_shards(out_dir, [s.name for s in shard_list], config.top_k, out_dir / NEIGHBOURS_FILE, out_dir / MATCHES_FILE)
     return summary
 
 
 def best_similarities(neighbours: pd.DataFrame) -> pd.DataFrame:
-    """Each evaluation example's best similarity: columns dataset, id, similarity."""
+    """Each evaluation example's best-scored pair: columns dataset, id, similarity, score, inliers, verified."""
     best = neighbours[neighbours["rank"] == 1]
-    return best.rename(columns={"eval_id": "id"})[["dataset", "id", "similarity"]].reset_index(drop=True)
+    return best.rename(columns={"eval_id": "id"})[TABLE_COLUMNS].reset_index(drop=True)
 
 
 def apply_thresholds(out_dir: Path, options: ThresholdOptions) -> dict[str, ThresholdDecision]:
@@ -73,15 +97,15 @@ def apply_thresholds(out_dir: Path, options: ThresholdOptions) -> dict[str, Thre
     neighbours = pd.read_parquet(neighbours_path)
     labels = None
     if options.labels is not None:
-        labels = attach_similarities(read_labels(options.labels), neighbours, str(options.labels))
+        labels = attach_similarities(read_labels(options.labels), neighbours, str(options.labels), column="score")
     datasets = sorted(neighbours["dataset"].unique())
-    decisions = decide_thresholds(datasets, options.explicit, labels, options.default, options.target_precision)
+    decisions = decide_thresholds(datasets, options.explicit, labels, options.default, options.target_precision, column="score")
     atomic_write_text(
         out_dir / THRESHOLDS_FILE, json.dumps({k: v.to_dict() for k, v in decisions.items()}, indent=2) + "\n"
     )
     table = best_similarities(neighbours)
     table["in_overlap"] = [
-        int(s >= decisions[d].threshold) for d, s in zip(table["dataset"], table["similarity"])
+        int(s >= decisions[d].threshold) for d, s in zip(table["dataset"], table["score"])
     ]
     atomic_write_text(out_dir / OVERLAP_TABLE_FILE, table.to_csv(index=False))
     return decisions
@@ -95,12 +119,24 @@ def write_summary(out_dir: Path, summary: OverlapSummary, decisions: dict[str, T
             "n_eval": int(len(group)), "n_overlap": int(group["in_overlap"].sum()),
             "overlap_fraction": float(group["in_overlap"].mean()), "threshold": decisions[name].threshold,
             "threshold_rule": decisions[name].rule,
+            "n_overlap_verified": int((group["in_overlap"] * group["verified"]).sum()),
         }
         for name, group in table.groupby("dataset")
     }
     path = Path(out_dir) / "overlap_summary.json"
-    atomic_write_text(path, json.dumps({"run": asdict(summary), "datasets": per_dataset}, indent=2) + "\n")
+    payload = {"run": asdict(summary), "datasets": per_dataset, "warnings": implausible_overlap(per_dataset)}
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def implausible_overlap(per_dataset: dict[str, dict]) -> list[str]:
+    """Warnings for thresholds that flag an implausible share of a set (more than IMPLAUSIBLE_SHARE)."""
+    return [
+        f"dataset '{name}': the threshold {d['threshold']:.4g} ({d['threshold_rule']}) flags {d['n_overlap']} of "
+        f"{d['n_eval']} examples ({d['overlap_fraction']:.0%}) as overlap, which is implausible for a test set; "
+        f"inspect the pairs (`clip-audit inspect --dataset {name}`) and refit with --labels, or set --threshold"
+        for name, d in per_dataset.items() if d["overlap_fraction"] > IMPLAUSIBLE_SHARE
+    ]
 
 
 def read_decisions(out_dir: Path) -> dict[str, ThresholdDecision]:
@@ -112,7 +148,7 @@ def read_decisions(out_dir: Path) -> dict[str, ThresholdDecision]:
 
 
 def decontamination_list(out_dir: Path) -> pd.DataFrame:
-    """Pre-training items at or above each dataset's threshold: pretraining_id, dataset, eval_id, similarity."""
+    """Pre-training items whose score reaches each dataset's threshold: pretraining_id, dataset, eval_id, similarity, score, ..."""
     out_dir = Path(out_dir)
     thresholds_path, matches_path = out_dir / THRESHOLDS_FILE, out_dir / MATCHES_FILE
     for path in (thresholds_path, matches_path):
@@ -122,12 +158,13 @@ def decontamination_list(out_dir: Path) -> pd.DataFrame:
     neighbours = pd.read_parquet(out_dir / NEIGHBOURS_FILE)
     # Each pre-training item's best match per set (streamed by row group, so memory stays flat),
     # plus every listed neighbour pair: an item can copy several evaluation examples, one row each.
-    parts = [neighbours[MATCH_COLUMNS]]
+    parts = [neighbours[SCORED_MATCH_COLUMNS]]
     for batch in pq.ParquetFile(matches_path).iter_batches(batch_size=1 << 16):
         frame = batch.to_pandas()
-        parts.append(frame[frame["similarity"].to_numpy() >= frame["dataset"].map(thresholds).to_numpy(float)])
+        parts.append(frame[frame["score"].to_numpy() >= frame["dataset"].map(thresholds).to_numpy(float)])
     pairs = pd.concat(parts, ignore_index=True).drop_duplicates(["pretraining_id", "dataset", "eval_id"])
-    keep = pairs["similarity"].to_numpy() >= pairs["dataset"].map(thresholds).to_numpy(float)
+    keep = pairs["score"].to_numpy() >= pairs["dataset"].map(thresholds).to_numpy(float)
     return pairs[keep].sort_values(
-        ["dataset", "similarity", "pretraining_id", "eval_id"], ascending=[True, False, True, True], kind="mergesort"
+        ["dataset", "score", "similarity", "pretraining_id", "eval_id"], ascending=[True, False, False, True, True],
+        kind="mergesort",
     ).reset_index(drop=True)

@@ -106,6 +106,29 @@ class EvalIndex:
             return self._search_ivf(np.asarray(pretraining_ids, dtype=object), queries)
         return self._search_flat(np.asarray(pretraining_ids, dtype=object), queries)
 
+    def candidates(self, pretraining_ids: list[str], descriptors: np.ndarray, per_set: int, floor: float) -> pd.DataFrame:
+        """Each pre-training item's `per_set` most similar examples of every set, kept at or above `floor`.
+
+        Exact (one small matrix product): meant for the few items whose best similarity reaches the
+        candidate floor. Columns: MATCH_COLUMNS.
+        """
+        if len(pretraining_ids) == 0:
+            return pd.DataFrame(columns=MATCH_COLUMNS)
+        queries = torch.from_numpy(np.ascontiguousarray(descriptors, dtype=np.float32))
+        similarity = queries @ self._matrix.T  # (items, n_eval)
+        ids = np.asarray(pretraining_ids, dtype=object)
+        parts = []
+        for a, b in zip(self._offsets[:-1], self._offsets[1:]):
+            k = min(per_set, int(b - a))
+            values, indices = similarity[:, a:b].topk(k, dim=1)
+            values, indices = values.numpy().reshape(-1), indices.numpy().reshape(-1) + int(a)
+            keep = values >= floor
+            parts.append(pd.DataFrame({
+                "pretraining_id": np.repeat(ids, k)[keep], "dataset": self._names[indices[keep]],
+                "eval_id": self._ids[indices[keep]], "similarity": values[keep].astype(np.float32),
+            }))
+        return pd.concat(parts, ignore_index=True)[MATCH_COLUMNS]
+
     def _search_flat(self, pretraining_ids: np.ndarray, queries: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Exact search through blocked inner products."""
         n_eval, n_query = self._matrix.shape[0], queries.shape[0]
@@ -172,8 +195,12 @@ class EvalIndex:
 
 
 def top_k_per_eval(neighbours: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Keep each evaluation example's k most similar pre-training items (ties: smaller id first)."""
+    """Keep each evaluation example's k best pre-training items: by score when scored, else by similarity.
+
+    Ties go to the higher similarity, then the smaller pre-training id.
+    """
+    keys = ["score", "similarity"] if "score" in neighbours.columns else ["similarity"]
     ordered = neighbours.sort_values(
-        ["dataset", "eval_id", "similarity", "pretraining_id"], ascending=[True, True, False, True], kind="mergesort"
+        ["dataset", "eval_id", *keys, "pretraining_id"], ascending=[True, True, *[False] * len(keys), True], kind="mergesort"
     )
     return ordered.groupby(["dataset", "eval_id"], sort=False).head(k).reset_index(drop=True)

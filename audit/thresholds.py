@@ -14,6 +14,7 @@ Rules, in order (the paper's step 2, made a tool):
 """
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,10 +23,10 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from audit.contamination import parse_binary
 from audit.stats import clopper_pearson
 
 LABEL_COLUMNS = ["dataset", "eval_id", "pretraining_id", "is_duplicate"]
+_DUPLICATE_VALUES = {"1": True, "0": False, "true": True, "false": False}
 
 
 @dataclass(frozen=True)
@@ -53,24 +54,49 @@ class ThresholdDecision:
 
 
 def read_labels(path: Path) -> pd.DataFrame:
-    """Read labels.csv with its four columns and a boolean is_duplicate."""
-    if not Path(path).is_file():
+    """Read labels.csv (four columns, is_duplicate 0/1); a malformed file is an error naming its line."""
+    path = Path(path)
+    if not path.is_file():
         raise FileNotFoundError(f"labels file not found: {path}")
-    labels = pd.read_csv(path, dtype={"dataset": str, "eval_id": str, "pretraining_id": str})
-    missing = [c for c in LABEL_COLUMNS if c not in labels.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; expected {LABEL_COLUMNS}")
-    labels["is_duplicate"] = parse_binary(labels["is_duplicate"], "is_duplicate", str(path))
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{path}: the labels file is empty; expected a header {','.join(LABEL_COLUMNS)}")
+        header = [name.strip() for name in header]
+        missing = [c for c in LABEL_COLUMNS if c not in header]
+        if missing:
+            raise ValueError(f"{path}, line 1: missing column(s) {missing}; expected {LABEL_COLUMNS}")
+        where = [header.index(c) for c in LABEL_COLUMNS]
+        rows = []
+        for fields in reader:
+            if not fields:
+                continue
+            line = f"{path}, line {reader.line_num}"
+            if len(fields) != len(header):
+                raise ValueError(f"{line}: {len(fields)} field(s), the header has {len(header)}")
+            dataset, eval_id, pretraining_id, flag = (fields[i].strip() for i in where)
+            for name, value in (("dataset", dataset), ("eval_id", eval_id), ("pretraining_id", pretraining_id)):
+                if not value:
+                    raise ValueError(f"{line}: column '{name}' is empty")
+            if flag.lower() not in _DUPLICATE_VALUES:
+                raise ValueError(f"{line}: column 'is_duplicate' must be 0 or 1, found {flag!r}")
+            rows.append((dataset, eval_id, pretraining_id, _DUPLICATE_VALUES[flag.lower()]))
+    labels = pd.DataFrame(rows, columns=LABEL_COLUMNS).astype({c: str for c in LABEL_COLUMNS[:3]} | {"is_duplicate": bool})
     # The last label of a pair wins, so a relabelled pair can simply be appended.
-    return labels.drop_duplicates(["dataset", "eval_id", "pretraining_id"], keep="last")[LABEL_COLUMNS]
+    return labels.drop_duplicates(["dataset", "eval_id", "pretraining_id"], keep="last").reset_index(drop=True)
 
 
-def attach_similarities(labels: pd.DataFrame, neighbours: pd.DataFrame, source: str = "labels") -> pd.DataFrame:
-    """Look up each labelled pair's similarity in the neighbour table; unknown pairs are an error."""
+def attach_similarities(labels: pd.DataFrame, neighbours: pd.DataFrame, source: str = "labels",
+                        column: str = "similarity") -> pd.DataFrame:
+    """Look up each labelled pair's `column` (similarity, or the two-stage score) in the neighbour table.
+
+    Unknown pairs are an error.
+    """
     keys = ["dataset", "eval_id", "pretraining_id"]
-    known = neighbours[keys + ["similarity"]].drop_duplicates(keys)
+    known = neighbours[keys + [column]].drop_duplicates(keys)
     merged = labels.merge(known, on=keys, how="left")
-    unknown = merged["similarity"].isna()
+    unknown = merged[column].isna()
     if unknown.any():
         examples = merged.loc[unknown, keys].head(3).to_dict("records")
         raise ValueError(f"{source}: {int(unknown.sum())} labelled pair(s) are not in the neighbour table, e.g. {examples}")
@@ -132,8 +158,9 @@ def decide_thresholds(
     labels: pd.DataFrame | None,
     default: float | Mapping[str, float] | None,
     target_precision: float = 0.95,
+    column: str = "similarity",
 ) -> dict[str, ThresholdDecision]:
-    """Choose each dataset's threshold by the rules in order; labels must carry a similarity column.
+    """Choose each dataset's threshold by the rules in order; labels must carry `column` (what thresholds apply to).
 
     `default` is the detector's calibrated threshold, or per-dataset thresholds decided earlier
     (rule "previous"), used where neither an explicit value nor the labels decide.
@@ -153,7 +180,7 @@ def decide_thresholds(
         note = ""
         if labels is not None and (labels["dataset"] == name).any():
             rows = labels[labels["dataset"] == name]
-            decisions[name] = fit_threshold(name, rows["similarity"].to_numpy(), rows["is_duplicate"].to_numpy(), target_precision)
+            decisions[name] = fit_threshold(name, rows[column].to_numpy(), rows["is_duplicate"].to_numpy(), target_precision)
             continue
         fallback = default.get(name) if isinstance(default, Mapping) else default
         if fallback is None:

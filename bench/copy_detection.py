@@ -7,7 +7,10 @@ scores every method in the same run and prints one table.
 
     .venv/bin/python scripts/fetch_detector_images.py --out runs/detector-images
     .venv/bin/python scripts/build_copy_benchmark.py --photos runs/detector-images/benchmark --out runs/copy-benchmark
-    .venv/bin/python bench/copy_detection.py --benchmark runs/copy-benchmark [--method default] [--method PATH]
+    .venv/bin/python bench/copy_detection.py --benchmark runs/copy-benchmark [--method default] [--method PATH] [--verify]
+
+With --verify, each detector method also gets a two-stage column ("METHOD+verify": its top
+candidates verified with local features, detector/match.py), from the same descriptors.
 """
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ def main() -> None:
     ap.add_argument("--benchmark", type=Path, default=None, help="an existing benchmark folder")
     ap.add_argument("--method", action="append", default=[], help="detector methods to compare (default, PATH, sscd:PATH)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--verify", action="store_true", help="also the two-stage score of each detector method")
+    ap.add_argument("--candidates", type=int, default=20, help="with --verify: candidates verified per query")
     args = ap.parse_args()
     methods = list(HASH_METHODS)
     extra = args.method or (["default"] if DEFAULT_WEIGHTS.is_file() else [])
@@ -42,8 +47,19 @@ def main() -> None:
             bench = Path(tmp) / "copy-benchmark"
             subprocess.run([sys.executable, str(ROOT / "scripts" / "build_copy_benchmark.py"), "--out", str(bench)],
                            check=True, stdout=subprocess.DEVNULL)
-        reports = {m: evaluate_method(m, str(bench / "references"), str(bench / "queries"), bench / "ground_truth.csv",
-                                      device=args.device) for m in methods}
+        refs, queries, truth = str(bench / "references"), str(bench / "queries"), bench / "ground_truth.csv"
+        reports = {m: evaluate_method(m, refs, queries, truth, device=args.device) for m in HASH_METHODS}
+        for m in extra:
+            if args.verify:
+                from detector.evaluate_two_stage import evaluate_two_stage
+                from detector.match import TwoStageConfig
+
+                reports[m], reports[f"{m}+verify"] = evaluate_two_stage(
+                    m, refs, queries, truth, device=args.device, config=TwoStageConfig(top_k=args.candidates), progress=True)
+            else:
+                reports[m] = evaluate_method(m, refs, queries, truth, device=args.device)
+    methods = list(reports)
+    extra = [m for m in methods if m not in HASH_METHODS]
     first = next(iter(reports.values()))
     print(f"copy-detection benchmark: {first.n_queries} queries, {first.n_references} references (with distractors)")
     families = list(first.families)

@@ -6,6 +6,15 @@ forward pass), and the peak resident memory of a full streaming run (search + re
 pre-training sizes 10x apart (goal: flat).
 
     .venv/bin/python bench/overlap_cost.py [--n-eval 100000] [--sizes 20000 200000]
+    .venv/bin/python bench/overlap_cost.py --verification [--photos runs/detector-images/train] [--rate 0.01]
+
+With --verification it measures the second stage instead: per streamed pre-training image, the
+cost of verifying the candidates at a candidate rate (the share of streamed images whose global
+similarity reaches the floor: second decode at the verification size, features of the image and
+its mirror, `--pairs-per-candidate` pair checks) against the shipped default detector's bare forward
+pass on the same machine (goal <= 10%); and the evaluation-side feature store's bytes per image on
+disk (goal <= 50 KB) and the resident memory of reading every image's features back memory-mapped
+from stores of 10^3 and 10^4 images (goal: flat).
 """
 from __future__ import annotations
 
@@ -88,6 +97,124 @@ def peak_memory_mib(n_eval: int, n_pretraining: int, dim: int, shard: int) -> fl
     return json.loads(output.strip().splitlines()[-1])["peak_rss_mib"]
 
 
+def _bench_images(photos: Path | None, n: int) -> list:
+    """JPEG-encoded test images: photographs from a folder when given, else procedural scenes."""
+    import io
+
+    from PIL import Image
+
+    images = []
+    if photos is not None:
+        for path in sorted(photos.glob("*"))[:n]:
+            image = Image.open(path).convert("RGB")
+            image.thumbnail((512, 512))
+            images.append(image)
+    if not images:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "audit"))
+        from test_overlap_default_detector import scene
+
+        images = [scene(i, size=384) for i in range(n)]
+    encoded = []
+    for image in images:
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=90)
+        encoded.append(buffer.getvalue())
+    return encoded
+
+
+def verification_costs(photos: Path | None, n: int, pairs: int) -> dict[str, float]:
+    """Seconds per candidate image: decode at the verification size, features + mirror, `pairs` pair checks."""
+    from clip_core.data.imageio import decode_image
+    from detector.verify import VerifyConfig, extract_features, mirror_features, verify_pair
+
+    config = VerifyConfig()
+    encoded = _bench_images(photos, n)
+    start = time.perf_counter()
+    decoded = [decode_image(data, config.max_side) for data in encoded]
+    decode = (time.perf_counter() - start) / len(decoded)
+    start = time.perf_counter()
+    features = [(extract_features(im, config), mirror_features(im, config)) for im in decoded]
+    extract = (time.perf_counter() - start) / len(decoded)
+    start = time.perf_counter()
+    checks = 0
+    for i, (query, mirror) in enumerate(features):
+        for j in range(1, pairs + 1):
+            verify_pair(query, mirror, features[(i + j) % len(features)][0], config)
+            checks += 1
+    verify = (time.perf_counter() - start) / checks
+    store_bytes = sum(f.points.nbytes + f.descriptors.nbytes + 8 + 8 for f, _ in features) / len(features)
+    keypoints = float(np.mean([len(f) for f, _ in features]))
+    return {"decode": decode, "extract_with_mirror": extract, "verify_pair": verify, "array_bytes": store_bytes,
+            "keypoints": keypoints, "images": len(decoded)}
+
+
+def default_forward_seconds(batch: int = 64, repeats: int = 5) -> float:
+    """The shipped default detector's bare forward pass per image (uint8 batches at its input size)."""
+    from detector.checkpoint import resolve_detector
+    from detector.embed import DescriptorRunner
+
+    runner = DescriptorRunner(resolve_detector("default"), "cpu")
+    batch_images = np.random.default_rng(0).integers(0, 256, (batch, runner.input_size, runner.input_size, 3), dtype=np.uint8)
+    runner.embed_uint8(batch_images)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        runner.embed_uint8(batch_images)
+    return (time.perf_counter() - start) / (repeats * batch)
+
+
+def _store_memory_child(n: int, keypoints: int) -> None:
+    """Write a store of n images (`keypoints` random features each), read every entry back, print RSS growth."""
+    from detector.feature_store import FeatureStore, FeatureStoreWriter
+    from detector.verify import LocalFeatures, VerifyConfig
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as folder:
+        writer = FeatureStoreWriter(Path(folder), VerifyConfig())
+        for i in range(n):
+            writer.add(f"img{i:06d}", LocalFeatures(rng.uniform(0, 256, (keypoints, 2)).astype(np.float32),
+                                                    rng.integers(0, 256, (keypoints, 128), dtype=np.uint8), 256, 256,
+                                                    distinctive=keypoints))
+        writer.close()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        store = FeatureStore(Path(folder))
+        total = 0
+        for item in store.ids():
+            total += len(store.get(item))
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"bytes_per_image": store.bytes_on_disk() / n, "rss_growth_mib": after - before,
+                          "peak_rss_mib": after, "keypoints_read": total}))
+
+
+def store_memory(n: int, keypoints: int) -> dict:
+    """`_store_memory_child` in a fresh process."""
+    code = f"import bench.overlap_cost as b; b._store_memory_child({n}, {keypoints})"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def verification_main(args: argparse.Namespace) -> None:
+    """Print the verification stage's cost per streamed image and the feature store's size and memory."""
+    forward = default_forward_seconds()
+    costs = verification_costs(args.photos, args.images, args.pairs_per_candidate)
+    per_candidate = costs["decode"] + costs["extract_with_mirror"] + args.pairs_per_candidate * costs["verify_pair"]
+    per_streamed = args.rate * per_candidate
+    print(f"torch threads: {torch.get_num_threads()}; images: {costs['images']} "
+          f"({'photographs from ' + str(args.photos) if args.photos else 'procedural scenes'}), "
+          f"mean keypoints {costs['keypoints']:.0f}")
+    print(f"default detector bare forward per image: {forward * 1e3:.2f} ms")
+    print(f"per candidate: decode {costs['decode'] * 1e3:.2f} ms, features + mirror {costs['extract_with_mirror'] * 1e3:.2f} ms, "
+          f"{args.pairs_per_candidate} pair checks x {costs['verify_pair'] * 1e3:.2f} ms = {per_candidate * 1e3:.2f} ms")
+    print(f"per streamed image at a {args.rate:.1%} candidate rate: {per_streamed * 1e3:.3f} ms = "
+          f"{100 * per_streamed / forward:.1f}% of the forward pass (goal <= 10%)")
+    print(f"break-even candidate rate for 10%: {0.1 * forward / per_candidate:.2%}")
+    keypoints = int(round(costs["keypoints"]))
+    for n in (1_000, 10_000):
+        m = store_memory(n, keypoints)
+        print(f"feature store, {n} images x {keypoints} keypoints: {m['bytes_per_image'] / 1e3:.1f} KB/image on disk "
+              f"(goal <= 50 KB), RSS growth reading every entry {m['rss_growth_mib']:.1f} MiB (peak {m['peak_rss_mib']:.0f} MiB)")
+
+
 def main() -> None:
     """Print search vs forward time per image and peak memory at two pre-training sizes."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,7 +222,15 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--sizes", type=int, nargs=2, default=[20_000, 200_000])
     parser.add_argument("--memory-eval", type=int, default=10_000)
+    parser.add_argument("--verification", action="store_true", help="measure the verification stage instead")
+    parser.add_argument("--photos", type=Path, default=None, help="with --verification: a folder of photographs")
+    parser.add_argument("--images", type=int, default=100, help="with --verification: images timed")
+    parser.add_argument("--rate", type=float, default=0.01, help="with --verification: candidate rate")
+    parser.add_argument("--pairs-per-candidate", type=int, default=3)
     args = parser.parse_args()
+    if args.verification:
+        verification_main(args)
+        return
     search = search_seconds_per_image(args.n_eval, args.dim, shard=1024, repeats=3)
     forward, resolution = forward_seconds_per_image(batch=16, repeats=2)
     print(f"torch threads: {torch.get_num_threads()}")

@@ -1,11 +1,13 @@
-"""Load OpenAI TorchScript archives, OpenCLIP checkpoints and our own files; save our own format atomically."""
+"""Load OpenAI TorchScript archives, OpenCLIP checkpoints and our own files; save our own format atomically.
+
+No code from a checkpoint ever runs: pickles are read with ``torch.load(..., weights_only=True)`` and
+TorchScript archives for their tensors only (``torchscript_archive``), never with ``torch.jit.load``.
+"""
 from __future__ import annotations
 
 import json
 import os
-import pickle
 import re
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,9 @@ import torch
 from .atomic_files import atomic_torch_save
 from .config import ACTIVATIONS, CLIPConfig, TextConfig, VisionConfig, check_activation
 from .model import CLIP
+from .safe_load import load_weights_only
 from .tokenizer import Tokenizer, default_tokenizer
+from .torchscript_archive import read_torchscript_tensors
 
 PathLike = Union[str, os.PathLike]
 FORMAT_KEY = "clip_core"
@@ -139,17 +143,6 @@ def _is_torchscript(path: Path) -> bool:
         return any(n.endswith("constants.pkl") or "/code/" in n for n in zf.namelist())
 
 
-def _torch_load(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ValueError(
-            f"{path}: refused to unpickle objects other than tensors and plain containers "
-            f"(loaded with weights_only=True because checkpoint files are untrusted): {exc}") from exc
-    except Exception as exc:  # torch raises many types (KeyError, RuntimeError, ...) for non-checkpoints
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from exc
-
-
 def _load_safetensors(path: Path) -> Dict[str, torch.Tensor]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -241,7 +234,7 @@ def _read_hub_folder(folder: Path) -> Tuple[Dict[str, torch.Tensor], Dict[str, A
             break
     else:
         raise FileNotFoundError(f"{folder}: no weights file; expected one of {', '.join(HUB_WEIGHTS)}")
-    raw = _load_safetensors(weights) if weights.suffix == ".safetensors" else _torch_load(weights)
+    raw = _load_safetensors(weights) if weights.suffix == ".safetensors" else load_weights_only(weights)
     if isinstance(raw, Mapping) and "state_dict" in raw:
         raw = raw["state_dict"]
     return _as_state_dict(raw, str(weights)), hub_cfg["model_cfg"], weights
@@ -282,16 +275,10 @@ def read_checkpoint(path: PathLike, activation: Optional[str] = None) -> Tuple[
     elif p.suffix == ".safetensors":
         sd, fmt = _as_state_dict(_load_safetensors(p), source), "safetensors"
     elif _is_torchscript(p):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load deprecation notice
-                module = torch.jit.load(str(p), map_location="cpu")
-        except RuntimeError as exc:
-            raise ValueError(f"{p}: unreadable TorchScript archive ({exc})") from exc
-        sd = {k: v for k, v in module.state_dict().items() if k not in OPENAI_EXTRA_KEYS}
+        sd = {k: v for k, v in read_torchscript_tensors(p).items() if k not in OPENAI_EXTRA_KEYS}
         sd, fmt, recorded = _as_state_dict(sd, source), "openai-torchscript", "quick_gelu"
     else:
-        raw = _torch_load(p)
+        raw = load_weights_only(p)
         if isinstance(raw, Mapping) and FORMAT_KEY in raw:
             meta = raw[FORMAT_KEY]
             version = meta.get("format_version") if isinstance(meta, Mapping) else None
@@ -362,6 +349,14 @@ def save_checkpoint(path: PathLike, model: CLIP, config: Optional[CLIPConfig] = 
                     tokenizer: Optional[Tokenizer] = None, activation: Optional[str] = None,
                     extra: Optional[Dict[str, Any]] = None) -> Path:
     """Write our own format (config, activation, tokenizer merges, state_dict, extra keys) via temp file + rename."""
+    p = Path(path)
+    atomic_torch_save(checkpoint_payload(model, config, tokenizer, activation, extra), p)
+    return p
+
+
+def checkpoint_payload(model: CLIP, config: Optional[CLIPConfig] = None, tokenizer: Optional[Tokenizer] = None,
+                       activation: Optional[str] = None, extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The dict our own format saves: extra keys, CPU state_dict, and config, activation and tokenizer merges."""
     config = config or model.config
     activation = check_activation(activation or model.activation, "activation")
     tokenizer = tokenizer or model.tokenizer
@@ -385,10 +380,8 @@ def save_checkpoint(path: PathLike, model: CLIP, config: Optional[CLIPConfig] = 
             "tokenizer_merges": [f"{a} {b}" for a, b in tokenizer.merges],
         },
     }
-    p = Path(path)
-    atomic_torch_save(payload, p)
-    return p
+    return payload
 
 
-__all__ = ["ACTIVATIONS", "LoadedCheckpoint", "infer_config", "load", "load_checkpoint", "read_checkpoint",
-           "save_checkpoint", "load_state_dict_strict"]
+__all__ = ["ACTIVATIONS", "LoadedCheckpoint", "checkpoint_payload", "infer_config", "load", "load_checkpoint",
+           "read_checkpoint", "save_checkpoint", "load_state_dict_strict"]

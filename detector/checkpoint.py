@@ -55,6 +55,14 @@ def load_detector(path: str | Path, map_location: str | torch.device = "cpu") ->
     return model.eval()
 
 
+def calibrated_threshold(model: Detector) -> float | None:
+    """The detector's calibrated default threshold on its global similarity, from its config or metadata."""
+    if model.config.threshold is not None:
+        return float(model.config.threshold)
+    value = getattr(model, "metadata", {}).get("threshold")
+    return None if value is None else float(value)
+
+
 def default_detector_path() -> Path:
     """Where the shipped default detector lives (package data)."""
     return DEFAULT_WEIGHTS

@@ -53,21 +53,37 @@ def photo_tiles(photos: Sequence[Image.Image], tile: int) -> list[Image.Image]:
     return tiles
 
 
-def build_copy_benchmark(images: Sequence[Image.Image], out: str | Path, config: CopyBenchmarkConfig = CopyBenchmarkConfig()) -> dict:
-    """Write references, distractors, queries and ground truth to `out`; return a summary dict."""
-    out = Path(out)
+def distinct_photos(photos: Sequence[Image.Image], max_distance: int = 12) -> list[Image.Image]:
+    """One photograph per near-duplicate group (pHash Hamming distance <= max_distance), first kept.
+
+    Wallpaper packages ship one picture at several crops and resolutions; as references and
+    distractors of one benchmark they would be hidden copies of each other.
+    """
+    import imagehash
+
+    kept, hashes = [], []
+    for photo in photos:
+        h = imagehash.phash(photo.convert("RGB"))
+        if all(h - other > max_distance for other in hashes):
+            kept.append(photo)
+            hashes.append(h)
+    return kept
+
+
+def _write_part(images: Sequence[Image.Image], out: Path, config: CopyBenchmarkConfig, prefix: str,
+                rng: np.random.Generator) -> tuple[list[tuple[str, str, str]], dict]:
+    """Write one part's references, distractors and queries; return its ground-truth rows and summary."""
     need = config.n_references * (1 + config.distractors_per_reference)
     if len(images) < need:
         raise ValueError(f"the benchmark needs {need} distinct images ({config.n_references} references x "
                          f"(1 + {config.distractors_per_reference} distractors)), got {len(images)}")
-    rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(images))[:need]
     chosen = [images[int(i)].convert("RGB") for i in order]
     hard = rng.random(need) < config.hard_fraction
     chosen = [harden(im, rng) if h else im for im, h in zip(chosen, hard)]
     (out / "references").mkdir(parents=True, exist_ok=True)
     (out / "queries").mkdir(parents=True, exist_ok=True)
-    names = [f"r{k:05d}.png" for k in rng.permutation(need)]  # references and distractors mixed, ids neutral
+    names = [f"r{prefix}{k:05d}.png" for k in rng.permutation(need)]  # references and distractors mixed, ids neutral
     for name, im in zip(names, chosen):
         im.save(out / "references" / name)
     rows = []
@@ -75,14 +91,50 @@ def build_copy_benchmark(images: Sequence[Image.Image], out: str | Path, config:
     for ref_index in range(config.n_references):
         for fam in config.families:
             query = apply_family(fam, chosen[ref_index], rng)
-            qid = f"q{q:05d}.png"
+            qid = f"q{prefix}{q:05d}.png"
             query.save(out / "queries" / qid)
             rows.append((qid, names[ref_index], fam))
             q += 1
+    summary = {"references": config.n_references, "distractors": need - config.n_references, "queries": len(rows),
+               "hard_images": int(hard.sum()), "families": list(config.families)}
+    return rows, summary
+
+
+def _write_ground_truth(rows: list[tuple[str, str, str]], out: Path, rng: np.random.Generator) -> None:
+    """ground_truth.csv with the rows in random order."""
     order_rows = rng.permutation(len(rows))
     with (out / "ground_truth.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(("query_id", "reference_id", "family"))
         writer.writerows(rows[int(i)] for i in order_rows)
-    return {"references": config.n_references, "distractors": need - config.n_references, "queries": len(rows),
-            "hard_images": int(hard.sum()), "families": list(config.families), "out": str(out)}
+
+
+def build_copy_benchmark(images: Sequence[Image.Image], out: str | Path, config: CopyBenchmarkConfig = CopyBenchmarkConfig()) -> dict:
+    """Write references, distractors, queries and ground truth to `out`; return a summary dict."""
+    return build_mixed_benchmark([("", images, config)], out, config.seed)
+
+
+def build_mixed_benchmark(parts: Sequence[tuple[str, Sequence[Image.Image], CopyBenchmarkConfig]], out: str | Path,
+                          seed: int = 0) -> dict:
+    """Several kinds of image (e.g. tiles and whole photographs) in one benchmark, each among its own kind.
+
+    `parts` are (id prefix, images, config); each part's references sit among distractors of the
+    same part, and all of them share one reference folder, query folder and ground truth.
+    """
+    out = Path(out)
+    prefixes = [prefix for prefix, _, _ in parts]
+    if len(set(prefixes)) != len(prefixes):
+        raise ValueError(f"benchmark parts need distinct id prefixes, got {prefixes}")
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[str, str, str]] = []
+    summaries = {}
+    for prefix, images, config in parts:
+        part_rows, summaries[prefix or "images"] = _write_part(images, out, config, prefix, rng)
+        rows += part_rows
+    _write_ground_truth(rows, out, rng)
+    totals = {key: sum(s[key] for s in summaries.values()) for key in ("references", "distractors", "queries", "hard_images")}
+    families = sorted({f for s in summaries.values() for f in s["families"]})
+    summary = {**totals, "families": families, "out": str(out)}
+    if len(parts) > 1:
+        summary["parts"] = summaries
+    return summary

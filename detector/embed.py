@@ -3,7 +3,10 @@
 Work happens one source shard at a time into DIR/parts/; a finished shard is never redone. At the
 end the parts become `descriptors.npy`/`ids.txt` (at most `single_file_limit` rows) or numbered
 pairs `descriptors-00000.npy`/`ids-00000.txt`, unreadable images go to `skipped.csv`, and
-`embed.json` records what was embedded with which detector.
+`embed.json` records what was embedded with which detector. `embed.settings.json` records what the
+outputs depend on (the source's fingerprint, the detector's hash, the parameters that change the
+output, the tool version); a rerun with other settings stops with the differences
+(`clip_core.run_settings.record_or_check`) unless `overwrite` clears the folder's outputs first.
 """
 from __future__ import annotations
 
@@ -24,12 +27,15 @@ import torch
 from PIL import Image
 
 from clip_core.atomic_files import atomic_write_text
+from clip_core.run_settings import RunSettings, fingerprint_source, module_sha256, record_or_check
 from detector.descriptor_files import read_descriptor_set
 from detector.model import Detector
 from detector.preprocess import image_to_uint8, normalise_batch
 from detector.sources import open_images
 
 SKIPPED_COLUMNS = ("id", "location", "reason")
+EMBED_STAGE = "embed"
+EMBED_OUTPUTS = ("embed.json", "skipped.csv", "parts", "descriptors.npy", "ids.txt", "descriptors-*.npy", "ids-*.txt")
 
 
 @dataclass(frozen=True)
@@ -228,29 +234,30 @@ def _run_identity(images: str, detector_spec: str, model: Detector) -> dict[str,
     return {"source": str(images), "detector": detector_spec, "detector_config": model.config.to_dict()}
 
 
+def detector_fingerprint(model: Detector) -> dict[str, Any]:
+    """What identifies a detector's descriptors: the sha256 of its weights and its configuration."""
+    return {"sha256": module_sha256(model), "config": model.config.to_dict()}
+
+
+def embed_settings(images: str, model: Detector, config: EmbedConfig) -> RunSettings:
+    """The settings an embed output folder depends on (batch size, device and decoding plan do not change it)."""
+    parameters = {"format": config.format, "single_file_limit": config.single_file_limit, "draft_jpeg": config.draft_jpeg}
+    return RunSettings(inputs={"images": fingerprint_source(images)}, model=detector_fingerprint(model), parameters=parameters)
+
+
 def embed_source(images: str, out_dir: str | Path, model: Detector, detector_spec: str = "custom",
-                 config: EmbedConfig = EmbedConfig()) -> EmbedResult:
+                 config: EmbedConfig = EmbedConfig(), overwrite: bool = False) -> EmbedResult:
     """Embed every readable image of `images` into `out_dir` (see module docstring); resumes a stopped run."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    record_or_check(out, EMBED_STAGE, embed_settings(images, model, config), overwrite, EMBED_OUTPUTS)
     identity = _run_identity(images, detector_spec, model)
     summary_path = out / "embed.json"
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        if {k: summary.get(k) for k in identity} != identity:
-            raise ValueError(f"{out} already holds descriptors of {summary.get('source')!r} by detector "
-                             f"{summary.get('detector')!r}; choose another --out")
         return EmbedResult(out, summary["count"], summary["skipped"], summary["dim"], summary["files"], 0, True)
     parts = out / "parts"
     parts.mkdir(exist_ok=True)
-    run_path = parts / "run.json"
-    if run_path.is_file():
-        previous = json.loads(run_path.read_text(encoding="utf-8"))
-        if previous != identity:
-            raise ValueError(f"{parts} holds an unfinished run of {previous.get('source')!r} with detector "
-                             f"{previous.get('detector')!r}; remove it or choose another --out")
-    else:
-        atomic_write_text(run_path, json.dumps(identity, indent=2))
 
     source = open_images(images, format=config.format, draft_size=model.config.input_size if config.draft_jpeg else None)
     shards = source.shards()

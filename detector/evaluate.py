@@ -104,7 +104,8 @@ def _hash_side(location: str, method: str) -> tuple[list[str], np.ndarray]:
     return ids, (np.concatenate(imgs_hashes) if imgs_hashes else np.zeros((0, 8), np.uint8))
 
 
-def _detector_side(location: str, runner: Any, batch_size: int) -> tuple[list[str], np.ndarray]:
+def detector_descriptors(location: str, runner: Any, batch_size: int) -> tuple[list[str], np.ndarray]:
+    """(ids, descriptors) of an image source, or of an embed output folder read as it is."""
     from detector.embed import embed_examples, read_descriptors
 
     path = Path(location)
@@ -156,8 +157,8 @@ def compute_scores(method: str, references: str, queries: str, batch_size: int =
     from detector.embed import DescriptorRunner
 
     runner = DescriptorRunner(resolve_detector(method), device)
-    rids, rf = _detector_side(references, runner, batch_size)
-    qids, qf = _detector_side(queries, runner, batch_size)
+    rids, rf = detector_descriptors(references, runner, batch_size)
+    qids, qf = detector_descriptors(queries, runner, batch_size)
     return qids, rids, qf @ rf.T
 
 
@@ -175,7 +176,13 @@ def evaluate_scores(method: str, query_ids: list[str], reference_ids: list[str],
         if r not in known_r:
             raise ValueError(f"ground truth names reference {r!r}, which is not among the {len(reference_ids)} references")
     preds = top_k_predictions(query_ids, reference_ids, scores, top_k)
-    report = EvalReport(method, evaluate_predictions(preds, ground_truth.pairs), {}, len(query_ids), len(reference_ids))
+    return report_from_predictions(method, preds, ground_truth, len(query_ids), len(reference_ids), calibrate_precision)
+
+
+def report_from_predictions(method: str, preds: list[Prediction], ground_truth: GroundTruth, n_queries: int,
+                            n_references: int, calibrate_precision: float | None = None) -> EvalReport:
+    """ISC metrics overall and per family from (query, reference, score) predictions."""
+    report = EvalReport(method, evaluate_predictions(preds, ground_truth.pairs), {}, n_queries, n_references)
     for fam in sorted(set(ground_truth.family.values())):
         qs = {q for q, f in ground_truth.family.items() if f == fam}
         fam_preds = [p for p in preds if p[0] in qs]
@@ -215,4 +222,4 @@ def format_report(report: EvalReport) -> str:
 
 
 __all__ = ["GroundTruth", "EvalReport", "read_ground_truth", "top_k_predictions", "compute_scores",
-           "evaluate_scores", "evaluate_method", "format_report"]
+           "evaluate_scores", "report_from_predictions", "detector_descriptors", "evaluate_method", "format_report"]

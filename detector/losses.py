@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from detector.distributed import all_gather_with_grad, world
+from clip_core.train.toolkit import all_gather_with_grad, world
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from detector.augment import TrainAugment
-from detector.distributed import world
+from clip_core.train.toolkit import world
 from detector.sources import open_images
 
 

@@ -8,8 +8,6 @@ similarity, learning rate, images per second), `detector.pt` (final weights, loa
 from __future__ import annotations
 
 import json
-import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,11 +15,12 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from clip_core.atomic_files import atomic_write_text
+from clip_core.train.toolkit import (build_adamw, distributed_session, load_optimizer_state, load_training_state,
+                                     lr_at, save_training_state, truncate_metrics)
 from detector.augment import TrainAugment
-from clip_core.atomic_files import atomic_torch_save, atomic_write_text
 from detector.checkpoint import FORMAT, load_detector, save_detector
 from detector.config import DetectorConfig
-from detector.distributed import world
 from detector.embed import pick_device
 from detector.losses import LossConfig, detector_loss
 from detector.model import Detector
@@ -86,26 +85,11 @@ class TrainResult:
 
 
 def learning_rate(step: int, config: TrainConfig, total_steps: int | None) -> float:
-    """Linear warm-up, then cosine decay to 0 over `total_steps` (constant when the total is unknown)."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    if not total_steps or total_steps <= config.warmup_steps:
-        return config.lr
-    t = min(1.0, (step - config.warmup_steps) / (total_steps - config.warmup_steps))
-    return config.lr * 0.5 * (1.0 + math.cos(math.pi * t))
+    """The toolkit's warm-up + cosine schedule at the run's settings (constant after warm-up when the total is unknown)."""
+    return lr_at(step, config.lr, config.warmup_steps, total_steps)
 
 
-def init_distributed_from_env(device: str = "auto") -> bool:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1); NCCL on CUDA, else gloo."""
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available() or dist.is_initialized():
-        return False
-    use_cuda = pick_device(device).type == "cuda"
-    if use_cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return True
+CHECKPOINT_FIELDS = ("identity", "model", "optimizer", "state")
 
 
 _VOLATILE = ("progress", "num_workers", "device", "checkpoint_every", "log_every")
@@ -157,14 +141,6 @@ def _is_folded(model: Detector, config: DetectorConfig) -> bool:
     return fresh and not any(hasattr(m, "parametrizations") for m in model.modules())
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop metric lines logged after the checkpoint being resumed from."""
-    if not path.is_file():
-        return
-    keep = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    atomic_write_text(path, "".join(line + "\n" for line in keep))
-
-
 def train_detector(images: str, out_dir: str | Path, detector: DetectorConfig = DetectorConfig(),
                    loss: LossConfig = LossConfig(), train: TrainConfig = TrainConfig(),
                    augment: TrainAugment | None = None) -> TrainResult:
@@ -175,33 +151,33 @@ def train_detector(images: str, out_dir: str | Path, detector: DetectorConfig = 
     if augment.size != detector.input_size:
         raise ValueError(f"augment size {augment.size} differs from the detector input size {detector.input_size}")
     identity = _identity(images, detector, loss, augment, train)
-    summary_path, ckpt_path, metrics_path = out / "train.json", out / "checkpoint.pt", out / "metrics.jsonl"
+    summary_path = out / "train.json"
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         if not _same_run(summary.get("identity"), identity):
             raise ValueError(f"{out} holds a training run with different settings ({summary_path}); choose another --out")
         if summary.get("status") == "complete":
             return TrainResult(out, summary["steps"], summary["epochs"], out / "detector.pt", summary.get("last_metrics", {}), True)
-    init_distributed_from_env(train.device)
-    rank, world_size = world()
-    device = pick_device(train.device)
-    if device.type == "cuda" and world_size > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    with distributed_session(str(pick_device(train.device))) as dinfo:
+        return _train(images, out, detector, loss, train, augment, identity, dinfo.rank, dinfo.world,
+                      torch.device(dinfo.device))
+
+
+def _train(images: str, out: Path, detector: DetectorConfig, loss: LossConfig, train: TrainConfig,
+           augment: TrainAugment, identity: dict, rank: int, world_size: int, device: torch.device) -> TrainResult:
+    summary_path, ckpt_path, metrics_path = out / "train.json", out / "checkpoint.pt", out / "metrics.jsonl"
     torch.manual_seed(train.seed)
     model = Detector(detector).to(device).to(memory_format=torch.channels_last)  # faster on CPU (oneDNN) and CUDA
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": train.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=train.lr)
+    opt = build_adamw(model, train.lr, train.weight_decay)
     state = TrainState()
     if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        ckpt = load_training_state(ckpt_path, CHECKPOINT_FIELDS, device, "detector training checkpoint")
         if not _same_run(ckpt.get("identity"), identity):
             raise ValueError(f"{ckpt_path} was written with different settings; choose another --out")
         model.load_state_dict(ckpt["model"]["state_dict"])
-        opt.load_state_dict(ckpt["optimizer"])
+        load_optimizer_state(opt, ckpt["optimizer"], str(ckpt_path))
         state = TrainState(**ckpt["state"])
-        _truncate_metrics(metrics_path, state.step)
+        truncate_metrics(metrics_path, state.step)
     else:
         if train.init_from:
             model.load_state_dict(initial_weights(train.init_from, detector))
@@ -224,7 +200,8 @@ def train_detector(images: str, out_dir: str | Path, detector: DetectorConfig = 
             return
         payload = {"format": FORMAT, "version": 1, "config": detector.to_dict(), "folded": False, "dtype": "float32",
                    "metadata": {"step": state.step}, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-        atomic_torch_save({"identity": identity, "model": payload, "optimizer": opt.state_dict(), "state": asdict(state)}, ckpt_path)
+        save_training_state(ckpt_path, {"identity": identity, "model": payload, "optimizer": opt.state_dict(),
+                                        "state": asdict(state)})
 
     window: dict[str, list[float]] = {}
     last: dict[str, float] = {}

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from audit.cli_params import flag
 clip_app = typer.Typer(name="clip", help="Train and evaluate clip_core models.", no_args_is_help=True)
 
 
@@ -25,12 +26,12 @@ def train_command(
     warmup_fraction: float = typer.Option(0.1, "--warmup-fraction"),
     activation: str = typer.Option("gelu", "--activation", help="gelu or quick_gelu."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast)."),
-    grad_checkpointing: bool = typer.Option(False, "--grad-checkpointing"),
+    grad_checkpointing: bool = flag(False, "--grad-checkpointing/--no-grad-checkpointing"),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("cpu", "--device"),
     save_every: Optional[int] = typer.Option(None, "--save-every", help="Also checkpoint every N steps."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Checkpoint to continue from."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = flag(True, "--progress/--no-progress"),
     tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Merges file of our own vocabulary (`clip-audit clip tokenizer`); default OpenAI's."),
 ) -> None:
     """Train a CLIP model; writes OUT/checkpoint.pt and OUT/metrics.jsonl."""
@@ -82,11 +83,11 @@ def eval_command(
     dataset: str = typer.Option(..., "--dataset", help="Classification set: synthetic:<task>, ImageFolder or CSV."),
     out: Path = typer.Option(..., "--out", help="Output folder: metrics.json and predictions.csv."),
     batch_size: int = typer.Option(64, "--batch-size"),
-    templates: Optional[str] = typer.Option(None, "--templates", help="Template file or built-in set name."),
-    classnames: Optional[str] = typer.Option(None, "--classnames", help="Class-name file or built-in set name."),
+    templates: Optional[str] = typer.Option(None, "--templates", help="Template file or built-in set name (e.g. imagenet, cifar100, simple)."),
+    classnames: Optional[str] = typer.Option(None, "--classnames", help="Class-name file (.txt, one per line, or .json) or built-in set (e.g. cifar10, cifar100, stl10, mnist)."),
     activation: Optional[str] = typer.Option(None, "--activation", help="Override when the checkpoint does not record it."),
     device: str = typer.Option("cpu", "--device"),
-    probe: bool = typer.Option(False, "--probe", help="Also run the linear and few-shot probes."),
+    probe: bool = flag(False, "--probe/--no-probe", help="Also run the linear and few-shot probes."),
     probe_train: Optional[str] = typer.Option(None, "--probe-train",
                                               help="Labelled training source of the probes (default for "
                                                    "synthetic:<task>: the same task with the next seed)."),

@@ -7,7 +7,9 @@ from typing import Optional
 
 import typer
 
-detector_app = typer.Typer(help="Train, evaluate and export the near-duplicate detector.", no_args_is_help=True)
+from audit.cli_params import flag, positive_count, precision_target
+
+detector_app = typer.Typer(help="Train, evaluate, match with and export the near-duplicate detector.", no_args_is_help=True)
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -31,7 +33,7 @@ def train(
     warmup_steps: int = typer.Option(100, "--warmup-steps"),
     temperature: float = typer.Option(0.07, "--temperature", help="Fixed InfoNCE temperature (paper 0.07, SSCD 0.05)."),
     entropy_weight: float = typer.Option(0.0, "--entropy-weight", help="SSCD entropy regulariser weight (0 = off; SSCD 30, ~10 advised)."),
-    all_views: bool = typer.Option(False, "--all-views/--pairs", help="NT-Xent over all 2N views instead of CLIP's symmetric pair loss."),
+    all_views: bool = flag(False, "--all-views/--pairs", help="NT-Xent over all 2N views instead of CLIP's symmetric pair loss."),
     recipe: str = typer.Option("standard", "--recipe", help="Augmentation recipe: standard, or photo-tiles (tiles of one image as hard negatives, half darkened or flattened)."),
     input_mode: str = typer.Option("rgb", "--input-mode", help="rgb, or luma (per-image standardised luminance)."),
     p_mixup: float = typer.Option(0.0, "--p-mixup", help="Probability of mixing another image into a view."),
@@ -75,25 +77,62 @@ def evaluate(
     queries: str = typer.Option(..., "--queries", help="Query images (any source) or an embed output folder."),
     ground_truth: Path = typer.Option(..., "--ground-truth", help="CSV with query_id,reference_id[,family]."),
     method: str = typer.Option("default", "--method", help="default, PATH, sscd:PATH, phash, dhash, ahash, whash or clip:CKPT."),
-    top_k: int = typer.Option(10, "--top-k", help="Predictions kept per query."),
+    top_k: int = typer.Option(10, "--top-k", help="Predictions kept per query.", callback=positive_count),
     batch_size: int = typer.Option(64, "--batch-size"),
     device: str = typer.Option("auto", "--device"),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the report as JSON to this file."),
-    calibrate: Optional[float] = typer.Option(None, "--calibrate", help="Also print the threshold reaching this precision (e.g. 0.95)."),
+    calibrate: Optional[float] = typer.Option(None, "--calibrate", help="Also print the threshold reaching this precision (e.g. 0.95).", callback=precision_target),
+    verify: bool = flag(False, "--verify/--no-verify", help="Detector methods: also report the two-stage score (top candidates verified with local features)."),
+    candidates: int = typer.Option(20, "--candidates", help="With --verify: candidates verified per query."),
 ) -> None:
     """Print µAP, recall@P90 and µAP per transform family (ISC 2021 definitions)."""
     from detector.evaluate import evaluate_method, format_report
 
     try:
-        report = evaluate_method(method, references, queries, ground_truth, top_k, batch_size, device, calibrate)
+        if verify:
+            from detector.evaluate_two_stage import evaluate_two_stage
+            from detector.match import TwoStageConfig
+
+            reports = list(evaluate_two_stage(method, references, queries, ground_truth, top_k, batch_size, device,
+                                              calibrate, TwoStageConfig(top_k=candidates), progress=True))
+        else:
+            reports = [evaluate_method(method, references, queries, ground_truth, top_k, batch_size, device, calibrate)]
     except (ValueError, FileNotFoundError) as error:
         raise _fail(error) from error
-    typer.echo(format_report(report))
+    for report in reports:
+        typer.echo(format_report(report))
     if out is not None:
         from clip_core.atomic_files import atomic_write_text
 
-        atomic_write_text(out, json.dumps(report.to_dict(), indent=2) + "\n")
+        payload = reports[0].to_dict() if len(reports) == 1 else {"global": reports[0].to_dict(), "two_stage": reports[1].to_dict()}
+        atomic_write_text(out, json.dumps(payload, indent=2) + "\n")
         typer.echo(f"report: {out}")
+
+
+@detector_app.command("match")
+def match(
+    references: str = typer.Option(..., "--references", help="Reference images (any source)."),
+    queries: str = typer.Option(..., "--queries", help="Query images (any source)."),
+    out: Path = typer.Option(..., "--out", help="Output folder: matches.csv, match_summary.json, reference_features/."),
+    detector: str = typer.Option("default", "--detector", help="default, PATH to a detector checkpoint, or sscd:PATH."),
+    top_k: int = typer.Option(20, "--top-k", min=1, help="Candidates per query, by global similarity."),
+    verify: bool = flag(True, "--verify/--no-verify", help="Verify candidates with local features (--no-verify: global similarity only)."),
+    candidate_floor: float = typer.Option(-1.0, "--candidate-floor", help="Candidates below this global similarity are not verified."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """For each query, its top-k references by global similarity, verified; writes OUT/matches.csv (ISC 2021 format)."""
+    from detector.match import TwoStageConfig
+    from detector.match_run import match_sources
+
+    try:
+        config = TwoStageConfig(verify=verify, top_k=top_k, candidate_floor=candidate_floor)
+        summary = match_sources(references, queries, out, detector, config, batch_size, device)
+    except (ValueError, FileNotFoundError) as error:
+        raise _fail(error) from error
+    statuses = ", ".join(f"{n} {k}" for k, n in summary.statuses.items())
+    typer.echo(f"{summary.queries} queries x {summary.references} references: {summary.pairs} pairs ({statuses}); "
+               f"wrote {summary.matches_path}")
 
 
 @detector_app.command("export")
@@ -101,7 +140,7 @@ def export(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="detector.pt or checkpoint.pt from `detector train`."),
     out: Path = typer.Option(..., "--out", help="Where to write the inference file (fp16, weight norm folded)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Calibrated default threshold to store in the metadata."),
-    half: bool = typer.Option(True, "--half/--float32", help="Store weights in fp16."),
+    half: bool = flag(True, "--half/--float32", help="Store weights in fp16."),
     orbit: Optional[str] = typer.Option(None, "--orbit", help="Average descriptors over none, hflip or dihedral (flips and right-angle rotations) versions of each image."),
 ) -> None:
     """Write a compact inference copy of a trained detector (what ships as detector/weights/default.pt)."""

@@ -6,6 +6,9 @@ from typing import Optional
 
 import typer
 
+from audit.cli_params import flag
+from clip_core.skip_check import DEFAULT_MAX_SKIPPED_FRACTION, TooManySkipped, check_readable, skipped_fraction, validate_fraction
+
 
 def embed(
     images: str = typer.Option(..., "--images", help="Images: folder, CSV manifest, WebDataset shards or synthetic:<task>."),
@@ -15,20 +18,30 @@ def embed(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (bf16 and channels_last on CUDA)."),
     single_file_limit: int = typer.Option(100_000, "--single-file-limit", help="Above this many images, write numbered pairs."),
     format: Optional[str] = typer.Option(None, "--format", help="Override the detected source format."),
+    overwrite: bool = flag(False, "--overwrite/--no-overwrite", help="Clear the output folder's descriptors and start over (a rerun with other settings is refused without it)."),
+    max_skipped_fraction: float = typer.Option(DEFAULT_MAX_SKIPPED_FRACTION, "--max-skipped-fraction", help="Exit non-zero when more than this fraction of the images is unreadable."),
 ) -> None:
     """Compute one descriptor per readable image; unreadable images go to skipped.csv; a rerun resumes."""
     from detector.checkpoint import resolve_detector
     from detector.embed import EmbedConfig, embed_source
 
     try:
+        validate_fraction(max_skipped_fraction)
         config = EmbedConfig(batch_size=batch_size, device=device, single_file_limit=single_file_limit, format=format)
         model = resolve_detector(detector)
-        result = embed_source(images, out, model, detector, config)
+        result = embed_source(images, out, model, detector, config, overwrite=overwrite)
     except (ValueError, FileNotFoundError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from error
     state = "already done" if result.already_done else "done"
-    typer.echo(f"{state}: {result.count} descriptors ({result.dim}-d), {result.skipped} skipped -> {out}")
+    fraction = skipped_fraction(result.count, result.skipped)
+    typer.echo(f"{state}: {result.count} descriptors ({result.dim}-d), {result.skipped} unreadable image(s) skipped "
+               f"({fraction:.1%}, listed in {out / 'skipped.csv'}) -> {out}")
+    try:
+        check_readable(result.count, result.skipped, max_skipped_fraction, f"--images {images}", str(out / "skipped.csv"))
+    except TooManySkipped as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from error
 
 
 def register(app: typer.Typer) -> None:

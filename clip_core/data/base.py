@@ -18,7 +18,7 @@ Public API
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -62,6 +62,28 @@ class Shard(ABC):
     def __iter__(self) -> Iterator[Example]:
         self.skipped = []
         yield from self._iter_examples()
+
+    def iter_selected(self, ids: Collection[str], draft_size: int | None = None) -> Iterator[Example]:
+        """Decode only the examples whose id is in `ids` (a second pass over the shard, e.g. for verification).
+
+        Unreadable selected examples are left out; ``skipped`` of the main iteration is kept as it was.
+        File and tar shards read only the selected images; others decode everything and filter.
+        """
+        wanted = frozenset(ids)
+        if not wanted:
+            return
+        kept, draft = self.skipped, self.draft_size
+        self.draft_size = draft_size
+        try:
+            yield from self._iter_selected(wanted)
+        finally:
+            self.skipped, self.draft_size = kept, draft
+
+    def _iter_selected(self, wanted: frozenset[str]) -> Iterator[Example]:
+        """Examples whose id is wanted (default: decode all, filter)."""
+        for example in self._iter_examples():
+            if example.id in wanted:
+                yield example
 
     def set_decode_workers(self, workers: int) -> "Shard":
         """Decode this shard's images on `workers` threads (order kept); returns self."""
@@ -218,9 +240,10 @@ class FileListShard(Shard):
         """Number of listed files."""
         return len(self.entries)
 
-    def _iter_examples(self) -> Iterator[Example]:
+    def _iter_examples(self, entries: Sequence[FileEntry] | None = None) -> Iterator[Example]:
         draft = self.draft_size
-        for e, image, exc in ordered_map(lambda entry: load_image_file(entry.path, draft), self.entries,
+        listed = self.entries if entries is None else entries
+        for e, image, exc in ordered_map(lambda entry: load_image_file(entry.path, draft), listed,
                                          self.decode_workers):
             if isinstance(exc, FileNotFoundError):
                 self._skip(e.id, str(e.path), "file not found")
@@ -230,6 +253,10 @@ class FileListShard(Shard):
                 raise exc
             else:
                 yield Example(e.id, image, e.label, e.caption, str(e.path))
+
+    def _iter_selected(self, wanted: frozenset[str]) -> Iterator[Example]:
+        """Only the wanted files are opened."""
+        yield from self._iter_examples([e for e in self.entries if e.id in wanted])
 
     def records(self) -> Iterator[Record]:
         """Metadata of the listed files."""

@@ -181,6 +181,18 @@ class TarShard(Shard):
             seen[sample.key] = where
             yield sample, ext, where
 
+    def _iter_selected(self, wanted: frozenset[str]) -> Iterator[Example]:
+        """The tar is streamed again; only the wanted samples' images are decoded."""
+        for sample, ext, where in self._listed_samples():
+            if sample.key not in wanted or ext is None:
+                continue
+            try:
+                image = decode_image(sample.files[ext], self.draft_size)
+            except ImageDecodeError:
+                continue
+            label, caption = self._meta(sample)
+            yield Example(sample.key, image, label, caption, where)
+
     def _iter_examples(self) -> Iterator[Example]:
         seen: set[str] = set()
         draft = self.draft_size

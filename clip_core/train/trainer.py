@@ -2,7 +2,8 @@
 
 Run ``train(TrainConfig(...))``. Batch b of the run always holds examples ``b*B .. b*B+B-1`` of the
 source (cycling by epoch) and the augmentation RNG is re-seeded from (seed, step), so a run resumed
-from a checkpoint continues bit-identically on CPU. Output directory: ``checkpoint.pt`` (clip_core
+from a checkpoint continues bit-identically on CPU (the checkpoint is read with weights_only=True and
+must have been written with the same settings, `RESUME_FREE_FIELDS` apart). Output directory: ``checkpoint.pt`` (clip_core
 format plus ``epoch``, ``step``, ``name``, ``config``, ``optimizer``) and ``metrics.jsonl``.
 Under ``torchrun`` (WORLD_SIZE > 1) each rank takes its contiguous share of the global batch, features
 are all-gathered with gradient, parameter gradients are averaged, and only rank 0 writes files.
@@ -20,19 +21,23 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from clip_core.checkpoint import save_checkpoint
+from clip_core.checkpoint import checkpoint_payload
 from clip_core.config import check_activation, get_preset
 from clip_core.model import CLIP
 from clip_core.tokenizer import Tokenizer
 
 from .data_feed import ExampleFeed, split_micro
-from .distributed import DistInfo, mean_across_ranks, setup_distributed
-from .loss import average_gradients, clip_loss
-from .optim import build_optimizer, clamp_logit_scale, lr_at
+from .loss import clip_loss
+from .optim import build_optimizer, clamp_logit_scale
+from .toolkit import (DistInfo, average_gradients, distributed_session, load_optimizer_state, load_training_state,
+                      lr_at, mean_across_ranks, save_training_state, truncate_metrics)
 
 PRECISIONS = ("fp32", "bf16")
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
+RESUME_FIELDS = ("step", "config", "state_dict", "optimizer")
+# settings that do not change what a run computes; every other TrainConfig field must match on resume
+RESUME_FREE_FIELDS = ("out", "name", "save_every", "log_every", "device", "progress")
 
 
 @dataclass
@@ -193,18 +198,24 @@ def accumulate_gradients(model: CLIP, images: torch.Tensor, texts: torch.Tensor,
 def _save(path: Path, model: CLIP, optimizer, cfg: TrainConfig, step: int, epoch: int) -> Path:
     extra = {"epoch": epoch, "step": step, "name": cfg.name, "config": cfg.to_dict(),
              "optimizer": optimizer.state_dict()}
-    return save_checkpoint(path, model, extra=extra)
+    return save_training_state(path, checkpoint_payload(model, extra=extra))
 
 
-def load_training_state(path: Path, device: str = "cpu") -> Dict[str, Any]:
-    """Read a trainer checkpoint; ValueError when it lacks the training fields."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    payload = torch.load(path, map_location=device, weights_only=False)
-    missing = [k for k in ("step", "config", "state_dict", "optimizer") if k not in payload]
-    if missing:
-        raise ValueError(f"{path}: not a resumable clip_core training checkpoint (missing {missing})")
+def read_resume_checkpoint(path: str, cfg: TrainConfig) -> Dict[str, Any]:
+    """Read a trainer checkpoint (weights_only) and check it was written with the same settings as `cfg`."""
+    payload = load_training_state(path, RESUME_FIELDS, cfg.device, "clip_core training checkpoint")
+    if not isinstance(payload["config"], dict):
+        raise ValueError(f"{path}: field 'config' is not a TrainConfig dict")
+    try:
+        saved = TrainConfig.from_dict(payload["config"]).to_dict()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: field 'config' is not a TrainConfig of this version ({exc})") from exc
+    ours = cfg.to_dict()
+    differ = [f"{k} (checkpoint {saved[k]!r}, this run {ours[k]!r})" for k in ours
+              if k not in RESUME_FREE_FIELDS and saved[k] != ours[k]]
+    if differ:
+        raise ValueError(f"{path} was written with other training settings: {'; '.join(differ)}. "
+                         "Resume with the same settings, or start a new run without --resume")
     return payload
 
 
@@ -219,7 +230,12 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, stop_after: Optional[i
           feed: Optional[ExampleFeed] = None) -> TrainResult:
     """Train (or resume) a CLIP model; `stop_after` ends the invocation early at that global step (for tests)."""
     cfg.validate()
-    dinfo: DistInfo = setup_distributed(cfg.device)
+    with distributed_session(cfg.device) as dinfo:
+        return _train(cfg, dinfo, resume, stop_after, feed)
+
+
+def _train(cfg: TrainConfig, dinfo: DistInfo, resume: Optional[str], stop_after: Optional[int],
+           feed: Optional[ExampleFeed]) -> TrainResult:
     if cfg.batch_size % (dinfo.world * cfg.accum_steps):
         raise ValueError(f"TrainConfig.batch_size ({cfg.batch_size}) must be divisible by world size "
                          f"({dinfo.world}) x accum_steps ({cfg.accum_steps})")
@@ -227,18 +243,23 @@ def train(cfg: TrainConfig, resume: Optional[str] = None, stop_after: Optional[i
         cfg = dataclasses.replace(cfg, device=dinfo.device)
         if not dinfo.is_main:  # only rank 0 writes checkpoints, metrics and the progress bar
             cfg = dataclasses.replace(cfg, progress=False)
-    payload = load_training_state(Path(resume), cfg.device) if resume else None
+    payload = read_resume_checkpoint(resume, cfg) if resume else None
     model = build_model(cfg)
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas, cfg.eps)
     start = 0
     if payload is not None:
-        model.load_state_dict(payload["state_dict"])
-        optimizer.load_state_dict(payload["optimizer"])
+        try:
+            model.load_state_dict(payload["state_dict"])
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"{resume}: the weights do not fit the configured model ({exc})") from exc
+        load_optimizer_state(optimizer, payload["optimizer"], str(resume))
         start = int(payload["step"])
     feed = feed or ExampleFeed(cfg.data)
     out = Path(cfg.out) if cfg.out and dinfo.is_main else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+        if payload is not None:
+            truncate_metrics(out / METRICS_NAME, start)  # lines logged after the checkpoint was written
     end = min(cfg.steps, stop_after) if stop_after is not None else cfg.steps
     model.train()
     losses: List[float] = []

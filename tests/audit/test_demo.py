@@ -12,7 +12,7 @@ from audit.cli import app
 from audit.contamination import TABLE_COLUMNS
 
 runner = CliRunner()
-SMALL = ["--clip-steps", "12", "--detector-steps", "12", "--pretraining-size", "300", "--eval-per-task", "40"]
+SMALL = ["--clip-steps", "12", "--pretraining-size", "300", "--eval-per-task", "40"]
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,10 @@ def demo_run(tmp_path_factory) -> tuple[Path, str]:
 def test_demo_writes_every_stage_and_the_contamination_table(demo_run) -> None:
     out, output = demo_run
     for path in ("eval/colors", "eval/counts", "pretraining", "plants.csv", "clip/checkpoint.pt",
-                 "detector/demo-detector.pt", "overlap/neighbours.parquet", "overlap/thresholds.json",
-                 "overlap/labels.csv", "predictions/colors.csv", "results/contamination.json", "demo_summary.json"):
+                 "overlap/overlap_table_default.csv", "overlap/neighbours.parquet",
+                 "probes/denigration/rates.csv", "probes/fairface/summary.json", "overlap/thresholds.json",
+                 "overlap/labels.csv", "predictions/colors.csv", "results/contamination.json", "demo_summary.json",
+                 "report.html", "report.pdf"):
         assert (out / path).exists(), path
     table = pd.read_csv(out / "results" / "contamination.csv")
     assert list(table.columns) == list(TABLE_COLUMNS)
@@ -37,6 +39,12 @@ def test_demo_writes_every_stage_and_the_contamination_table(demo_run) -> None:
     plants = pd.read_csv(out / "plants.csv")
     assert summary["planted_eval_images"] == plants["eval_id"].nunique() == 10
     assert summary["thresholds"]["counts"]["rule"] == summary["thresholds"]["colors"]["rule"] == "labels"
+    default = summary["at_default_threshold"]
+    assert default["thresholds"]["counts"]["rule"] == "detector_default"
+    # the two-stage default path on the synthetic world: close to the planted share, not the whole set
+    assert abs(default["overlap_fraction"] - default["planted_fraction"]) <= 0.1, default
+    assert default["detection_recall"] >= 0.7 and default["detection_precision"] >= 0.7, default
+    assert set(summary["probes"]) == {"fairface", "denigration", "class-design", "labels", "surveillance", "identity"}
     predictions = pd.read_csv(out / "predictions" / "counts.csv")
     assert list(predictions.columns) == ["id", "prediction", "label", "correct"]
     assert "demo done" in output

@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from audit.cli import app
-from audit.inspect_page import InspectOptions, make_server, merge_labels, select_pairs
+from audit.inspect_page import InspectOptions, select_pairs
+from audit.inspect_server import ServerConfig, make_server, merge_labels
 
 runner = CliRunner()
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -48,18 +49,18 @@ def test_static_page_is_self_contained(overlap_dir: Path) -> None:
 
 def test_merge_keeps_the_newest_label_of_a_pair(tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
-    merge_labels(path, "dataset,eval_id,pretraining_id,is_duplicate\na,1,x,1\na,2,y,0\n")
-    merged = merge_labels(path, "dataset,eval_id,pretraining_id,is_duplicate\na,1,x,0\n")
+    columns = ["dataset", "eval_id", "pretraining_id", "is_duplicate"]
+    merge_labels(path, pd.DataFrame([("a", "1", "x", 1), ("a", "2", "y", 0)], columns=columns))
+    merged = merge_labels(path, pd.DataFrame([("a", "1", "x", 0)], columns=columns))
     assert merged.set_index("eval_id").loc["1", "is_duplicate"] == 0 and len(merged) == 2
-    with pytest.raises(ValueError, match="is_duplicate"):
-        merge_labels(path, "dataset,eval_id,pretraining_id\na,1,x\n")
+    assert path.read_text() == "dataset,eval_id,pretraining_id,is_duplicate\na,2,y,0\na,1,x,0\n"
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_label_pairs_in_headless_chromium(overlap_dir: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    server = make_server(overlap_dir, InspectOptions(dataset="cifar", count=10), port=0)
+    server = make_server(overlap_dir, InspectOptions(dataset="cifar", count=10), ServerConfig(port=0))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

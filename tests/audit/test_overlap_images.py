@@ -41,7 +41,9 @@ def image_world(tmp_path_factory) -> dict[str, Path]:
 def test_exact_copies_are_found_and_corrupt_images_counted(image_world) -> None:
     out = image_world["root"] / "run"
     args = ["overlap", "--pretraining", str(image_world["pretraining"]), "--eval", f"shapes={image_world['eval']}",
-            "--detector", str(image_world["detector"]), "--threshold", "shapes=0.9999", "--out", str(out)]
+            "--detector", str(image_world["detector"]), "--threshold", "shapes=0.9999", "--out", str(out),
+            "--max-skipped-fraction", "0.05",  # 1 corrupt image of 46
+            "--no-verify"]  # flat 48-px shapes have too few keypoints for geometry: the global similarity decides
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "overlap_table.csv")

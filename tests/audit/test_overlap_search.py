@@ -55,10 +55,12 @@ def test_cli_recovers_planted_copies_and_writes_outputs(planted_world, tmp_path:
     result = runner.invoke(app, _overlap_args(planted_world, out, "--default-threshold", "0.8"))
     assert result.exit_code == 0, result.output
     neighbours = pd.read_parquet(out / "neighbours.parquet")
-    assert list(neighbours.columns) == ["dataset", "eval_id", "rank", "pretraining_id", "similarity"]
+    scored = ["score", "inliers", "verified", "mirrored", "status"]  # descriptors only: score = similarity
+    assert list(neighbours.columns) == ["dataset", "eval_id", "rank", "pretraining_id", "similarity", *scored]
+    assert (neighbours["score"] == neighbours["similarity"]).all() and (neighbours["status"] == "unverified").all()
     assert set(neighbours["rank"]) == {1, 2, 3, 4, 5}
     matches = pd.read_parquet(out / "pretraining_matches.parquet")
-    assert list(matches.columns) == ["pretraining_id", "dataset", "eval_id", "similarity"]
+    assert list(matches.columns) == ["pretraining_id", "dataset", "eval_id", "similarity", *scored]
     table = pd.read_csv(out / "overlap_table.csv")
     found = {(r.dataset, r.id) for r in table.itertuples() if r.in_overlap}
     truth = {(d, e) for d, e, _ in planted_world.planted}
@@ -68,7 +70,7 @@ def test_cli_recovers_planted_copies_and_writes_outputs(planted_world, tmp_path:
     result = runner.invoke(app, ["decontaminate", "--overlap", str(out), "--out", str(drop)])
     assert result.exit_code == 0, result.output
     dropped = pd.read_csv(drop)
-    assert list(dropped.columns) == ["pretraining_id", "dataset", "eval_id", "similarity"]
+    assert list(dropped.columns) == ["pretraining_id", "dataset", "eval_id", "similarity", *scored]
     assert (dropped["similarity"] >= 0.8).all()
     assert {(r.dataset, r.eval_id, r.pretraining_id) for r in dropped.itertuples()} == planted_world.planted
 

@@ -57,7 +57,7 @@ def test_numbered_pairs_for_large_sources(tmp_path, image_folder, tiny_paper, sl
     assert len(ids) == 12 == len(mat) == result.count
 
 
-def test_resume_after_a_crash_reuses_finished_shards(tmp_path, image_folder, tiny_paper, sliced, monkeypatch):
+def test_resume_after_a_crash_reuses_finished_shards(tmp_path, image_folder, tiny_paper, tiny_sscd, sliced, monkeypatch):
     clean_ids, clean = None, None
     E.embed_source(str(image_folder), tmp_path / "clean", tiny_paper, "tiny", _cfg())
     clean_ids, clean = E.read_descriptors(tmp_path / "clean")
@@ -83,7 +83,7 @@ def test_resume_after_a_crash_reuses_finished_shards(tmp_path, image_folder, tin
     again = E.embed_source(str(image_folder), tmp_path / "out", tiny_paper, "tiny", _cfg())
     assert again.already_done and again.count == 12
     with pytest.raises(ValueError, match="already holds"):
-        E.embed_source(str(image_folder), tmp_path / "out", tiny_paper, "other", _cfg())
+        E.embed_source(str(image_folder), tmp_path / "out", tiny_sscd, "other", _cfg())
 
 
 def test_embed_images_matches_model_and_bad_config(tiny_paper, image_folder):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from detector.distributed import all_gather_with_grad, world
+from clip_core.train.toolkit import all_gather_with_grad, world
 from detector.losses import LossConfig, detector_loss, entropy_regulariser, info_nce
 
 E = torch.eye(2, dtype=torch.float64)

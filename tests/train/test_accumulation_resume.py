@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from clip_core.train import TrainConfig, clip_loss, train
-from clip_core.train.trainer import accumulate_gradients, build_model, load_training_state
+from clip_core.train.trainer import accumulate_gradients, build_model, read_resume_checkpoint
 
 
 def _grads(model):
@@ -52,7 +52,7 @@ def test_resume_is_bit_identical(tmp_path):
     full = train(TrainConfig(out=str(tmp_path / "full"), **base))
     part = train(TrainConfig(out=str(tmp_path / "part"), **base), stop_after=2)
     ckpt = tmp_path / "part" / "checkpoint.pt"
-    state = load_training_state(ckpt)
+    state = read_resume_checkpoint(str(ckpt), TrainConfig(out=str(tmp_path / "part"), **base))
     assert {"epoch", "step", "name", "config", "state_dict", "optimizer"} <= set(state)
     assert state["step"] == 2 and state["config"]["batch_size"] == 4
     assert "clip_core" in state  # tokenizer and activation through clip_core's format

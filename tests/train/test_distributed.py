@@ -9,7 +9,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from clip_core.train import TrainConfig, clip_loss, train
-from clip_core.train.loss import average_gradients
+from clip_core.train.toolkit import average_gradients
 from clip_core.train.trainer import build_model
 
 WORLD = 2
@@ -54,7 +54,7 @@ def test_two_processes_match_one(tmp_path):
     loss = _loss_and_grads(model, images, texts)
     ref = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
     for rank in range(WORLD):
-        got = torch.load(tmp_path / f"rank{rank}.pt")
+        got = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         assert torch.allclose(got["loss"], loss, atol=1e-6), (got["loss"], loss)
         assert torch.allclose(got["grads"]["logit_scale"], ref["logit_scale"], rtol=1e-4, atol=1e-7)
         assert set(got["grads"]) == set(ref)
@@ -84,7 +84,7 @@ def test_trainer_two_processes_match_one(tmp_path):
     assert len(lines) == 2  # only rank 0 writes
     assert (dist_dir / "checkpoint.pt").is_file()
     for rank in range(WORLD):
-        got = torch.load(dist_dir / f"train{rank}.pt")
+        got = torch.load(dist_dir / f"train{rank}.pt", weights_only=True)
         assert got["losses"] == pytest.approx(single.losses, abs=1e-5)
         for name, value in single.model.state_dict().items():
             assert torch.allclose(got["state"][name], value, atol=1e-5), name

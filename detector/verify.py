@@ -1,0 +1,484 @@
+"""Local-feature verification of a candidate pair (the second stage of copy detection).
+
+A global descriptor proposes candidates; this module decides. Both images are reduced to gray,
+resized so the longest side is `VerifyConfig.max_side` (small images are upscaled), contrast
+stretched, and described by SIFT keypoints with RootSIFT descriptors (Lowe 2004; Arandjelović and
+Zisserman 2012) quantised to uint8. A pair is matched by mutual nearest neighbours that pass Lowe's
+ratio test in both directions, one match per keypoint location, and a 2-D affine transform is
+estimated with OpenCV's USAC_MAGSAC (Barath et al. 2020) from the reference to the query, and from
+the reference to the query's left-right mirror image (SIFT is not mirror-invariant).
+
+Degenerate geometry does not count. The inliers of a transform are discarded (``inliers = 0``)
+when the transform is implausible (a reflection, a scale outside ``[1/max_scale, max_scale]``, an
+anisotropy above ``max_anisotropy``), and otherwise only inliers on distinct locations (one per
+``cell`` pixels, on both sides) are counted; the survivors must also spread in two dimensions
+(``min_spread``: the smaller singular value of the centred inlier coordinates, as a fraction of the
+longest side; this rejects matches along one edge, line or border) and their convex hull must
+cover ``min_coverage`` of each image. Keypoints within ``border_margin`` pixels of the image edge
+are dropped at extraction. What these checks remove is measured in `bench/verify_calibration.py`
+and docs/verification.md.
+
+A pair is "verified" when at least ``min_inliers`` inliers survive, "rejected" when both images
+have at least ``min_keypoints`` distinctive keypoints but fewer inliers survive, and "fallback" when
+either image has fewer (flat, blank, tiny, unreadable, or made of one repeated motif such as a chess
+board, tiles or the demo's dotted backgrounds): the global similarity then decides. A keypoint is
+distinctive when no other descriptor of the same image lies within ``distinct_distance`` (unit
+RootSIFT); repeated structure cannot pass the ratio test, so it can neither confirm nor refute a copy.
+
+Scoring rule (`ScoreRule`): the global similarity g is first mapped onto the score scale by a
+piecewise-linear map f that sends ``floor_similarity`` to 0, the detector's calibrated threshold
+``global_threshold`` to ``threshold`` (`DEFAULT_SCORE_THRESHOLD`) and 1 to 1. Then
+
+- not verified (``verification is None``) or "fallback": ``score = f(g)``;
+- "rejected": ``score = rejected_ceiling * (1 - w) * f(g) + rejected_ceiling * w * v``,
+  strictly below ``threshold`` whatever g is;
+- "verified": ``score = threshold + (1 - threshold) * ((1 - w) * f(g) + w * v)``, strictly above it,
+
+where v is the verification score, ``inliers / (inliers + half_inliers)`` (0 with no inliers), and
+w = ``verification_weight``. The score is in [0, 1] and non-decreasing in g and in the inliers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+STATUSES = ("verified", "rejected", "fallback")
+DESCRIPTOR_SCALE = 512.0  # RootSIFT components are <= 1 and typically < 0.3: x512, clipped at 255, keeps ~3 digits
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """Settings of keypoint extraction, matching, robust estimation and the degeneracy checks."""
+
+    max_side: int = 256
+    max_keypoints: int = 256
+    min_keypoints: int = 24
+    ratio: float = 0.85
+    distinct_distance: float = 0.35
+    contrast_threshold: float = 0.02
+    flat_std: float = 2.0
+    border_margin: int = 4
+    reprojection_threshold: float = 4.0
+    max_iterations: int = 2000
+    confidence: float = 0.999
+    max_scale: float = 6.0
+    max_anisotropy: float = 3.0
+    cell: float = 4.0
+    min_spread: float = 0.04
+    min_coverage: float = 0.02
+    min_inliers: int = 10
+    half_inliers: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.max_side < 32:
+            raise ValueError(f"VerifyConfig.max_side must be >= 32, got {self.max_side}")
+        if not 1 <= self.min_keypoints <= self.max_keypoints:
+            raise ValueError(f"VerifyConfig needs 1 <= min_keypoints <= max_keypoints, got {self.min_keypoints}, {self.max_keypoints}")
+        if not 0.0 < self.ratio <= 1.0:
+            raise ValueError(f"VerifyConfig.ratio must be in (0, 1], got {self.ratio}")
+        if self.min_inliers < 3:
+            raise ValueError(f"VerifyConfig.min_inliers must be >= 3 (an affine transform has 3 points), got {self.min_inliers}")
+        if self.max_scale <= 1.0 or self.max_anisotropy < 1.0:
+            raise ValueError("VerifyConfig needs max_scale > 1 and max_anisotropy >= 1")
+        if self.half_inliers <= 0:
+            raise ValueError(f"VerifyConfig.half_inliers must be positive, got {self.half_inliers}")
+
+    def to_dict(self) -> dict:
+        """All fields as a JSON-friendly dict."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "VerifyConfig":
+        """Rebuild from `to_dict` output; unknown keys are an error."""
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"VerifyConfig: unknown fields {sorted(unknown)}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class LocalFeatures:
+    """Keypoints (x, y in pixels of the resized image) and their quantised RootSIFT descriptors."""
+
+    points: np.ndarray
+    descriptors: np.ndarray
+    width: int
+    height: int
+    distinctive: int = -1  # keypoints without a near twin in the same image (-1: not counted yet)
+
+    def __post_init__(self) -> None:
+        if self.points.ndim != 2 or self.points.shape[1] != 2 or self.descriptors.shape != (len(self.points), 128):
+            raise ValueError(f"LocalFeatures needs points (n, 2) and descriptors (n, 128), got {self.points.shape}, {self.descriptors.shape}")
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def distinctive_count(self, config: VerifyConfig) -> int:
+        """Keypoints whose nearest other descriptor in the same image is farther than `config.distinct_distance`."""
+        if self.distinctive >= 0:
+            return self.distinctive
+        return count_distinctive(self.descriptors, config.distinct_distance)
+
+    def usable(self, config: VerifyConfig) -> bool:
+        """Whether there are enough distinctive keypoints to verify (else the pair falls back to the global score)."""
+        return self.distinctive_count(config) >= config.min_keypoints
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LocalFeatures):
+            return NotImplemented
+        return (self.width, self.height) == (other.width, other.height) and np.array_equal(self.points, other.points) \
+            and np.array_equal(self.descriptors, other.descriptors)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def count_distinctive(descriptors: np.ndarray, distinct_distance: float) -> int:
+    """How many descriptors have no other descriptor of the same image within `distinct_distance` (unit RootSIFT)."""
+    if len(descriptors) < 2:
+        return len(descriptors)
+    d = descriptors.astype(np.float32) / DESCRIPTOR_SCALE
+    squared = (d * d).sum(axis=1)
+    d2 = squared[:, None] + squared[None, :] - 2.0 * (d @ d.T)
+    np.fill_diagonal(d2, np.inf)
+    return int((d2.min(axis=1) > distinct_distance**2).sum())
+
+
+def empty_features(width: int = 0, height: int = 0) -> LocalFeatures:
+    """Features of an image without keypoints (flat, blank or unreadable)."""
+    return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), width, height, 0)
+
+
+_THREADS_SET = False
+
+
+def _one_cv2_thread() -> None:
+    global _THREADS_SET
+    if not _THREADS_SET:
+        cv2.setNumThreads(1)
+        _THREADS_SET = True
+
+
+def _gray_resized(image: Image.Image, max_side: int) -> np.ndarray:
+    gray = np.asarray(image.convert("L"))
+    h, w = gray.shape
+    f = max_side / max(w, h)
+    size = (max(1, int(round(w * f))), max(1, int(round(h * f))))
+    interpolation = cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC
+    return cv2.resize(gray, size, interpolation=interpolation)
+
+
+def _stretch(gray: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(gray, (1, 99))
+    if hi - lo < 1:
+        return gray
+    return np.clip((gray.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+
+
+def _root_sift(descriptors: np.ndarray) -> np.ndarray:
+    d = descriptors.astype(np.float32)
+    d /= np.maximum(d.sum(axis=1, keepdims=True), 1e-7)
+    return np.clip(np.round(np.sqrt(d) * DESCRIPTOR_SCALE), 0, 255).astype(np.uint8)
+
+
+def _features_of_gray(gray: np.ndarray, config: VerifyConfig) -> LocalFeatures:
+    h, w = gray.shape
+    if min(w, h) < 8 or float(gray.std()) < config.flat_std:
+        return empty_features(w, h)
+    sift = cv2.SIFT_create(contrastThreshold=config.contrast_threshold)
+    stretched = _stretch(gray)
+    keypoints = sift.detect(stretched, None)
+    if not keypoints:
+        return empty_features(w, h)
+    points = np.array([k.pt for k in keypoints], np.float32)
+    response = np.array([k.response for k in keypoints], np.float32)
+    m = config.border_margin
+    inside = (points[:, 0] >= m) & (points[:, 0] <= w - 1 - m) & (points[:, 1] >= m) & (points[:, 1] <= h - 1 - m)
+    chosen, seen = [], set()
+    for i in np.argsort(-response, kind="stable"):  # one keypoint per location (SIFT repeats one per orientation)
+        key = (int(points[i, 0] // 1.5), int(points[i, 1] // 1.5))
+        if inside[i] and key not in seen:
+            seen.add(key)
+            chosen.append(keypoints[i])
+        if len(chosen) == config.max_keypoints:
+            break
+    if not chosen:
+        return empty_features(w, h)
+    chosen, descriptors = sift.compute(stretched, chosen)  # describe only the kept keypoints: most of the cost
+    if descriptors is None or not chosen:
+        return empty_features(w, h)
+    points = np.array([k.pt for k in chosen], np.float32)
+    descriptors = _root_sift(descriptors)
+    return LocalFeatures(points, descriptors, w, h, count_distinctive(descriptors, config.distinct_distance))
+
+
+def extract_features(image: Image.Image, config: VerifyConfig = VerifyConfig()) -> LocalFeatures:
+    """Keypoints and RootSIFT descriptors of an image; an unreadable image gives empty features."""
+    _one_cv2_thread()
+    try:
+        gray = _gray_resized(image, config.max_side)
+    except (OSError, ValueError, SyntaxError):
+        return empty_features()
+    return _features_of_gray(gray, config)
+
+
+def mirror_features(image: Image.Image, config: VerifyConfig = VerifyConfig()) -> LocalFeatures:
+    """Features of the left-right mirror image (points in the mirror image's pixels)."""
+    _one_cv2_thread()
+    try:
+        gray = _gray_resized(image, config.max_side)
+    except (OSError, ValueError, SyntaxError):
+        return empty_features()
+    return _features_of_gray(np.ascontiguousarray(gray[:, ::-1]), config)
+
+
+def extract_with_mirror(image: Image.Image, config: VerifyConfig = VerifyConfig()) -> tuple[LocalFeatures, LocalFeatures]:
+    """`extract_features` and `mirror_features` of one image, decoding and resizing it once."""
+    _one_cv2_thread()
+    try:
+        gray = _gray_resized(image, config.max_side)
+    except (OSError, ValueError, SyntaxError):
+        return empty_features(), empty_features()
+    return _features_of_gray(gray, config), _features_of_gray(np.ascontiguousarray(gray[:, ::-1]), config)
+
+
+# --- matching and geometry ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Verification:
+    """The verdict on one pair: status, surviving inliers, transform, coverage and the inlier points."""
+
+    status: str
+    inliers: int
+    score: float
+    mirrored: bool
+    scale: float
+    rotation_deg: float  # counter-clockwise on screen, like PIL's Image.rotate (of the mirrored reference if mirrored)
+    coverage_query: float
+    coverage_reference: float
+    query_points: np.ndarray = field(repr=False)
+    reference_points: np.ndarray = field(repr=False)
+    matches: int = 0
+    raw_inliers: int = 0
+    anisotropy: float = math.nan
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"Verification.status must be one of {STATUSES}, got {self.status!r}")
+
+    @property
+    def verified(self) -> bool:
+        """Whether the pair passed geometric verification."""
+        return self.status == "verified"
+
+    def to_row(self) -> dict:
+        """Flat, CSV-friendly fields (no point arrays)."""
+        return {"status": self.status, "verified": self.verified, "inliers": self.inliers, "score": self.score,
+                "mirrored": self.mirrored, "scale": self.scale, "rotation_deg": self.rotation_deg,
+                "coverage_query": self.coverage_query, "coverage_reference": self.coverage_reference,
+                "matches": self.matches, "raw_inliers": self.raw_inliers, "anisotropy": self.anisotropy,
+                "reason": self.reason}
+
+
+def verification_score(inliers: int, config: VerifyConfig) -> float:
+    """Verification strength in [0, 1): inliers / (inliers + half_inliers), non-decreasing in inliers."""
+    return float(max(inliers, 0) / (max(inliers, 0) + config.half_inliers))
+
+
+def _no_points() -> np.ndarray:
+    return np.zeros((0, 2), np.float32)
+
+
+def _outcome(status: str, config: VerifyConfig, reason: str, matches: int = 0, raw: int = 0, mirrored: bool = False,
+             anisotropy: float = math.nan, scale: float = math.nan, rotation: float = math.nan,
+             inliers: int = 0) -> Verification:
+    return Verification(status, inliers, verification_score(inliers, config), mirrored, scale, rotation, 0.0, 0.0,
+                        _no_points(), _no_points(), matches, raw, anisotropy, reason)
+
+
+def mutual_ratio_matches(query: LocalFeatures, reference: LocalFeatures, ratio: float) -> np.ndarray:
+    """(m, 2) index pairs (query, reference): mutual nearest neighbours passing the ratio test both ways."""
+    if len(query) < 2 or len(reference) < 2:
+        return np.zeros((0, 2), np.int64)
+    q = query.descriptors.astype(np.float32)
+    r = reference.descriptors.astype(np.float32)
+    d2 = np.maximum((q * q).sum(1)[:, None] + (r * r).sum(1)[None, :] - 2.0 * (q @ r.T), 0.0)
+    best_r = np.argmin(d2, axis=1)
+    best_q = np.argmin(d2, axis=0)
+    rows = np.arange(len(q))
+    mutual = best_q[best_r] == rows
+    two_r = np.partition(d2, 1, axis=1)[:, :2]
+    two_q = np.partition(d2, 1, axis=0)[:2, :]
+    r2 = ratio * ratio
+    pass_q = two_r[:, 0] <= r2 * two_r[:, 1]
+    pass_r = two_q[0, best_r] <= r2 * two_q[1, best_r]
+    keep = mutual & pass_q & pass_r
+    return np.stack([rows[keep], best_r[keep]], axis=1)
+
+
+def _distinct(query_pts: np.ndarray, reference_pts: np.ndarray, cell: float) -> np.ndarray:
+    """Indices of points that occupy a query cell and a reference cell no earlier point occupies."""
+    seen_q, seen_r, keep = set(), set(), []
+    for i, (q, r) in enumerate(zip(query_pts, reference_pts)):
+        kq = (int(q[0] // cell), int(q[1] // cell))
+        kr = (int(r[0] // cell), int(r[1] // cell))
+        if kq not in seen_q and kr not in seen_r:
+            seen_q.add(kq)
+            seen_r.add(kr)
+            keep.append(i)
+    return np.array(keep, dtype=np.int64)
+
+
+def _spread(points: np.ndarray) -> float:
+    """The smaller singular value of the centred points, per point (an RMS width of the thinner axis)."""
+    centred = points - points.mean(axis=0)
+    return float(np.linalg.svd(centred, compute_uv=False)[-1] / math.sqrt(len(points)))
+
+
+def _coverage(points: np.ndarray, width: int, height: int) -> float:
+    hull = cv2.convexHull(points.astype(np.float32))
+    return float(cv2.contourArea(hull) / max(width * height, 1))
+
+
+def _decompose(matrix: np.ndarray) -> tuple[float, float, float, float]:
+    """(determinant, scale, anisotropy, rotation in degrees) of the 2x2 linear part."""
+    a = matrix[:, :2].astype(np.float64)
+    det = float(np.linalg.det(a))
+    u, s, vt = np.linalg.svd(a)
+    rotation = u @ vt
+    angle = -math.degrees(math.atan2(rotation[1, 0], rotation[0, 0]))  # counter-clockwise on screen (y points down)
+    return det, math.sqrt(abs(det)), float(s[0] / max(s[1], 1e-12)), angle
+
+
+def _verify_one(query: LocalFeatures, reference: LocalFeatures, config: VerifyConfig, mirrored: bool) -> Verification:
+    pairs = mutual_ratio_matches(query, reference, config.ratio)
+    if len(pairs) < config.min_inliers:
+        return _outcome("rejected", config, f"{len(pairs)} tentative matches", len(pairs), mirrored=mirrored)
+    q_pts = query.points[pairs[:, 0]]
+    r_pts = reference.points[pairs[:, 1]]
+    matrix, mask = cv2.estimateAffine2D(r_pts, q_pts, method=cv2.USAC_MAGSAC,
+                                        ransacReprojThreshold=config.reprojection_threshold,
+                                        maxIters=config.max_iterations, confidence=config.confidence)
+    if matrix is None or mask is None:
+        return _outcome("rejected", config, "no transform", len(pairs), mirrored=mirrored)
+    inlier = mask.ravel().astype(bool)
+    raw = int(inlier.sum())
+    det, scale, anisotropy, rotation = _decompose(matrix)
+    geometry = dict(matches=len(pairs), raw=raw, mirrored=mirrored, anisotropy=anisotropy, scale=scale, rotation=rotation)
+    if det <= 0:
+        return _outcome("rejected", config, "reflected transform", **geometry)
+    if not 1.0 / config.max_scale <= scale <= config.max_scale:
+        return _outcome("rejected", config, f"implausible scale {scale:.2f}", **geometry)
+    if anisotropy > config.max_anisotropy:
+        return _outcome("rejected", config, f"implausible anisotropy {anisotropy:.2f}", **geometry)
+    q_in, r_in = q_pts[inlier], r_pts[inlier]
+    keep = _distinct(q_in, r_in, config.cell)
+    q_in, r_in = q_in[keep], r_in[keep]
+    if len(keep) < config.min_inliers:
+        return _outcome("rejected", config, f"{len(keep)} distinct inliers", inliers=len(keep), **geometry)
+    longest_q, longest_r = max(query.width, query.height), max(reference.width, reference.height)
+    if min(_spread(q_in) / longest_q, _spread(r_in) / longest_r) < config.min_spread:
+        return _outcome("rejected", config, "inliers along a line", **geometry)
+    cover_q = _coverage(q_in, query.width, query.height)
+    cover_r = _coverage(r_in, reference.width, reference.height)
+    if min(cover_q, cover_r) < config.min_coverage:
+        return _outcome("rejected", config, f"inliers cover {min(cover_q, cover_r):.1%}", **geometry)
+    if mirrored:  # report query points in the (unmirrored) query image's pixels, the rotation as the query shows it
+        q_in = np.stack([query.width - 1 - q_in[:, 0], q_in[:, 1]], axis=1).astype(np.float32)
+        rotation = -rotation
+    n = len(keep)
+    return Verification("verified", n, verification_score(n, config), mirrored, scale, rotation, cover_q, cover_r,
+                        q_in.astype(np.float32), r_in.astype(np.float32), len(pairs), raw, anisotropy, "")
+
+
+def verify_pair(query: LocalFeatures, query_mirror: LocalFeatures | None, reference: LocalFeatures,
+                config: VerifyConfig = VerifyConfig()) -> Verification:
+    """Verify query (and its mirror image, when given) against reference; keep the better outcome."""
+    _one_cv2_thread()
+    if not query.usable(config) or not reference.usable(config):
+        side, features = ("query", query) if not query.usable(config) else ("reference", reference)
+        return _outcome("fallback", config, f"too few distinctive keypoints on the {side} "
+                                            f"({features.distinctive_count(config)} of {len(features)})")
+    best = _verify_one(query, reference, config, mirrored=False)
+    if query_mirror is not None and query_mirror.usable(config):
+        other = _verify_one(query_mirror, reference, config, mirrored=True)
+        if (other.inliers, other.raw_inliers) > (best.inliers, best.raw_inliers):
+            best = other
+    return best
+
+
+# --- the scoring rule --------------------------------------------------------------------------
+
+DEFAULT_SCORE_THRESHOLD: float = 0.5
+UNVERIFIED = "unverified"  # status of a pair that was not verified (below the candidate floor, no image)
+
+
+def _shipped_global_threshold() -> float:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).with_name("weights") / "default.json"
+    threshold = json.loads(path.read_text(encoding="utf-8")).get("threshold")
+    if threshold is None:
+        raise ValueError(f"{path}: field 'threshold' is missing; the default score rule needs the detector's calibrated threshold")
+    return float(threshold)
+
+
+@dataclass(frozen=True)
+class ScoreRule:
+    """One documented rule: global similarity + verification -> final score in [0, 1] (see the module docstring)."""
+
+    global_threshold: float
+    threshold: float = DEFAULT_SCORE_THRESHOLD
+    floor_similarity: float = 0.0
+    rejected_ceiling: float = 0.4
+    verification_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"ScoreRule.threshold must be in (0, 1), got {self.threshold}")
+        if not self.floor_similarity < self.global_threshold < 1.0:
+            raise ValueError(f"ScoreRule needs floor_similarity < global_threshold < 1, got {self.floor_similarity}, {self.global_threshold}")
+        if not 0.0 <= self.rejected_ceiling <= self.threshold:
+            raise ValueError(f"ScoreRule.rejected_ceiling must be in [0, threshold], got {self.rejected_ceiling}")
+        if not 0.0 <= self.verification_weight < 1.0:
+            raise ValueError(f"ScoreRule.verification_weight must be in [0, 1), got {self.verification_weight}")
+
+    def global_score(self, global_similarity: np.ndarray | float) -> np.ndarray:
+        """f(g): the piecewise-linear map sending floor -> 0, global_threshold -> threshold, 1 -> 1."""
+        g = np.clip(np.asarray(global_similarity, dtype=np.float64), self.floor_similarity, 1.0)
+        low = self.threshold * (g - self.floor_similarity) / (self.global_threshold - self.floor_similarity)
+        high = self.threshold + (1.0 - self.threshold) * (g - self.global_threshold) / (1.0 - self.global_threshold)
+        return np.where(g < self.global_threshold, low, high)
+
+    def scores(self, global_similarity: np.ndarray, status: np.ndarray, inliers: np.ndarray,
+               verification_score: np.ndarray) -> np.ndarray:
+        """Vectorised `score`: status is "verified", "rejected", "fallback" or "unverified" per pair."""
+        g = self.global_score(np.asarray(global_similarity, dtype=np.float64))
+        status = np.asarray(status).astype(str)
+        known = np.isin(status, (*STATUSES, UNVERIFIED))
+        if not known.all():
+            raise ValueError(f"ScoreRule.scores: unknown status {sorted(set(status[~known]))}; known: {(*STATUSES, UNVERIFIED)}")
+        v = np.clip(np.asarray(verification_score, dtype=np.float64), 0.0, 1.0)
+        if not len(g) == len(status) == len(np.asarray(inliers)) == len(v):
+            raise ValueError("ScoreRule.scores: global_similarity, status, inliers and verification_score differ in length")
+        # the inliers enter through the verification score, a non-decreasing function of them
+        w = self.verification_weight
+        mix = (1.0 - w) * g + w * v
+        out = np.where(status == "verified", self.threshold + (1.0 - self.threshold) * mix,
+                       np.where(status == "rejected", self.rejected_ceiling * mix, g))
+        return np.clip(out, 0.0, 1.0)
+
+    def score(self, global_similarity: float, verification: Verification | None) -> float:
+        """The final score of one pair (verification None: not verified, the global similarity decides)."""
+        if verification is None:
+            return float(self.scores(np.array([global_similarity]), np.array([UNVERIFIED]), np.array([0]), np.array([0.0]))[0])
+        return float(self.scores(np.array([global_similarity]), np.array([verification.status]),
+                                 np.array([verification.inliers]), np.array([verification.score]))[0])
+
+
+DEFAULT_SCORE_RULE: ScoreRule = ScoreRule(global_threshold=_shipped_global_threshold())
