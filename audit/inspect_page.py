@@ -13,8 +13,6 @@ pair template.
 """
 from __future__ import annotations
 
-import base64
-import io
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +22,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from clip_core.data.imageio import jpeg_data_uri
 from audit.overlap_pipeline import NEIGHBOURS_FILE, read_decisions
 from audit.thresholds import read_labels
 
@@ -83,15 +82,6 @@ def select_pairs(neighbours: pd.DataFrame, dataset: str, threshold: float, count
     return closest.sort_values([column, "eval_id"], ascending=[False, True]).drop(columns="distance").reset_index(drop=True)
 
 
-def _data_uri(image, size: int) -> str:  # noqa: ANN001 - PIL image
-    """A JPEG thumbnail as a data URI."""
-    thumbnail = image.convert("RGB")
-    thumbnail.thumbnail((size, size))
-    buffer = io.BytesIO()
-    thumbnail.save(buffer, format="JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 def _images(location: str | None, wanted: set[str]) -> dict:
     """The wanted ids' images from an image source (empty when there is none)."""
     if not location or not wanted:
@@ -118,7 +108,7 @@ def _match_view(eval_image, pretraining_image, size: int) -> tuple[str | None, s
     words = describe_transform(verification)
     if not verification.verified:
         return None, words
-    return _data_uri(draw_matches(pretraining_image, eval_image, verification, config, height=size), 2 * size + 8), words
+    return jpeg_data_uri(draw_matches(pretraining_image, eval_image, verification, config, height=size), 2 * size + 8), words
 
 
 def _existing_labels(overlap_dir: Path, dataset: str) -> dict[str, int]:
@@ -174,8 +164,8 @@ def build_page(overlap_dir: Path, options: InspectOptions, save_url: str | None 
         sections.append(render_pair(PairView(
             index=index, eval_id=str(row["eval_id"]), pretraining_id=str(row["pretraining_id"]), rank=int(row["rank"]),
             similarity=float(row["similarity"]), above_threshold=bool(value >= threshold),
-            eval_image=None if eval_image is None else _data_uri(eval_image, options.thumbnail),
-            pretraining_image=None if pre_image is None else _data_uri(pre_image, options.thumbnail),
+            eval_image=None if eval_image is None else jpeg_data_uri(eval_image, options.thumbnail),
+            pretraining_image=None if pre_image is None else jpeg_data_uri(pre_image, options.thumbnail),
             score=float(row["score"]) if "score" in row else None, status=str(row.get("status", "")),
             matches_image=drawn, transform=words,
         )))

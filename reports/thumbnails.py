@@ -6,11 +6,11 @@ in ``sources.json``; an image that is missing or unreadable is skipped and count
 """
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass
 
 import pandas as pd
+
+from clip_core.data.imageio import jpeg_data_uri
 
 
 @dataclass(frozen=True)
@@ -31,15 +31,6 @@ def pairs_near_threshold(pairs: pd.DataFrame, dataset: str, threshold: float, pe
     return chosen.sort_values(["score", "eval_id"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
 
 
-def _data_uri(image, size: int) -> str:  # noqa: ANN001 - PIL image
-    """A JPEG thumbnail as a data URI."""
-    thumbnail = image.convert("RGB")
-    thumbnail.thumbnail((size, size))
-    buffer = io.BytesIO()
-    thumbnail.save(buffer, format="JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 def _load(location: str | None, wanted: set[str], size: int) -> tuple[dict[str, str], int]:
     """Thumbnails of the wanted ids from an image source, and the count not found or unreadable."""
     if not wanted:
@@ -56,7 +47,7 @@ def _load(location: str | None, wanted: set[str], size: int) -> tuple[dict[str, 
     for shard in shards:
         for example in shard.iter_selected(wanted - set(found)):
             try:
-                found[example.id] = _data_uri(example.image, size)
+                found[example.id] = jpeg_data_uri(example.image, size)
             except OSError:
                 continue
         if len(found) == len(wanted):

@@ -130,6 +130,15 @@ def fairface_command(model: Path = MODEL, data: Path = DATA, labels: Path = LABE
                                                    seed=seed), [labels, train_labels, schema], device, compute)
 
 
+def _label_set(path: Optional[Path], template: str, schema):  # noqa: ANN001, ANN202 - probe schema and label set
+    """The label set in `path`, or the paper's default one for this schema, with the prompt template."""
+    from dataclasses import replace
+
+    from audit.probes import default_label_set, load_label_set
+
+    return load_label_set(path, template) if path else replace(default_label_set(schema), template=template)
+
+
 @probe_app.command("denigration")
 def denigration_command(model: Path = MODEL, data: Path = DATA, labels: Path = LABELS, out: Path = OUT,
                         label_set: Optional[Path] = typer.Option(None, "--label-set", help="CSV label,category (default: the paper's 21 classes)."),
@@ -139,13 +148,11 @@ def denigration_command(model: Path = MODEL, data: Path = DATA, labels: Path = L
                         service_test_only: bool = flag(False, "--service-test-only/--all-images", "Keep only service_test rows."),
                         force: bool = flag(False, "--force/--no-force", "Recompute even if OUT has these results.")) -> None:
     """Share of images put into crime-related and non-human classes, by group (Table 6)."""
-    from dataclasses import replace
-
-    from audit.probes import DenigrationConfig, default_label_set, load_label_set, run_denigration_probe
+    from audit.probes import DenigrationConfig, run_denigration_probe
 
     def compute(probe_model):
         dataset = _fairface(data, labels, schema, service_test_only)
-        chosen = load_label_set(label_set, template) if label_set else replace(default_label_set(dataset.schema), template=template)
+        chosen = _label_set(label_set, template, dataset.schema)
         return run_denigration_probe(probe_model, dataset, chosen,
                                      DenigrationConfig(confidence=confidence, seed=seed, batch_size=batch_size, feature_cache=_cache(out, feature_cache)))
 
@@ -164,13 +171,11 @@ def class_design_command(model: Path = MODEL, data: Path = DATA, labels: Path = 
                          service_test_only: bool = flag(False, "--service-test-only/--all-images", "Keep only service_test rows."),
                          force: bool = flag(False, "--force/--no-force", "Recompute even if OUT has these results.")) -> None:
     """The same images under two label sets: rates, paired differences and McNemar tests (Table 7)."""
-    from dataclasses import replace
-
-    from audit.probes import ClassDesignConfig, default_label_set, load_label_set, run_class_design_probe, with_child
+    from audit.probes import ClassDesignConfig, load_label_set, run_class_design_probe, with_child
 
     def compute(probe_model):
         dataset = _fairface(data, labels, schema, service_test_only)
-        first = load_label_set(label_set, template) if label_set else replace(default_label_set(dataset.schema), template=template)
+        first = _label_set(label_set, template, dataset.schema)
         second = load_label_set(second_label_set, template) if second_label_set else with_child(first)
         return run_class_design_probe(probe_model, dataset, (first, second),
                                       ClassDesignConfig(confidence=confidence, seed=seed, batch_size=batch_size, feature_cache=_cache(out, feature_cache)))

@@ -71,3 +71,14 @@ def load_image_file(path: str | os.PathLike[str], draft: int | None = None) -> I
     if not p.is_file():
         raise FileNotFoundError(f"image file not found: {p}")
     return decode_image(p.read_bytes(), draft)
+
+
+def jpeg_data_uri(image: Image.Image, size: int) -> str:
+    """A JPEG thumbnail (longest side at most `size`) as a data URI, for self-contained HTML pages."""
+    import base64
+
+    thumbnail = image.convert("RGB")
+    thumbnail.thumbnail((size, size))
+    buffer = io.BytesIO()
+    thumbnail.save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
