@@ -12,7 +12,7 @@ from audit.cli import app
 from audit.contamination import TABLE_COLUMNS
 
 runner = CliRunner()
-SMALL = ["--clip-steps", "12", "--pretraining-size", "300", "--eval-per-task", "40"]
+SMALL = ["--quick"]  # the README's `clip-audit demo --quick`, in the default run
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +34,10 @@ def test_demo_writes_every_stage_and_the_contamination_table(demo_run) -> None:
     table = pd.read_csv(out / "results" / "contamination.csv")
     assert list(table.columns) == list(TABLE_COLUMNS)
     assert set(table["dataset"]) == {"colors", "counts"}
-    assert (table["n_all"] == 40).all()
+    assert (table["n_all"] == 80).all()
     summary = json.loads((out / "demo_summary.json").read_text())
     plants = pd.read_csv(out / "plants.csv")
-    assert summary["planted_eval_images"] == plants["eval_id"].nunique() == 10
+    assert summary["planted_eval_images"] == plants["eval_id"].nunique() == 20
     assert summary["thresholds"]["counts"]["rule"] == summary["thresholds"]["colors"]["rule"] == "labels"
     default = summary["at_default_threshold"]
     assert default["thresholds"]["counts"]["rule"] == "detector_default"
