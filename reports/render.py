@@ -36,7 +36,14 @@ def render_html(content: ReportContent, medium: str = "html") -> str:
 
 def render_pdf(content: ReportContent) -> tuple[bytes, int]:
     """The report as PDF bytes and its page count, laid out by WeasyPrint (each section from a new page)."""
-    import weasyprint
+    from PIL import ImageFile
 
-    document = weasyprint.HTML(string=render_html(content, "pdf"), base_url=str(TEMPLATES)).render()
-    return document.write_pdf(), len(document.pages)
+    truncated = ImageFile.LOAD_TRUNCATED_IMAGES
+    try:
+        import weasyprint  # sets PIL's process-wide LOAD_TRUNCATED_IMAGES = True on import
+
+        document = weasyprint.HTML(string=render_html(content, "pdf"), base_url=str(TEMPLATES)).render()
+        return document.write_pdf(), len(document.pages)
+    finally:
+        # Corrupt images elsewhere in the process must stay errors (skipped and counted), not half-decoded.
+        ImageFile.LOAD_TRUNCATED_IMAGES = truncated

@@ -52,3 +52,19 @@ def test_pdf_pages_are_all_non_blank(built_report, tmp_path: Path) -> None:
     for path in pages:
         pixels = np.asarray(Image.open(path).convert("L"))
         assert (pixels < 200).mean() > 0.002, f"{path.name} is blank"
+
+
+def test_building_a_pdf_leaves_truncated_images_an_error() -> None:
+    """WeasyPrint turns on PIL's LOAD_TRUNCATED_IMAGES when imported; the report must not leave it on."""
+    from PIL import ImageFile
+
+    from reports import render
+
+    class Empty:
+        pass
+
+    try:
+        render.render_pdf(Empty())  # type: ignore[arg-type] - fails while rendering, after the import
+    except Exception:  # noqa: BLE001 - only the flag matters here
+        pass
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
