@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from audit.cli import app
@@ -32,6 +33,7 @@ def image_world(tmp_path_factory) -> dict[str, Path]:
         info = tarfile.TarInfo("broken001.png")
         info.size = len(payload)
         archive.addfile(info, io.BytesIO(payload))
+    torch.manual_seed(0)  # the random detector must not depend on the tests that ran before
     torch_model = build_detector(DetectorConfig(trunk=TINY, dim=32, input_size=48))
     save_detector(torch_model, root / "detector.pt", fold=True)
     planted = {written.ids[eval_id]: f"copy{i:03d}" for i, (eval_id, _, _) in enumerate(evaluation[:5])}
