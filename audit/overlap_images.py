@@ -6,8 +6,10 @@ unreadable images are written to ``OUT/skipped/<shard>.csv`` and counted, never 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,23 +44,39 @@ def embed_eval_images(name: str, source: str, detector_spec: str, out_dir: Path)
     return ids, np.asarray(descriptors, dtype=np.float32), calibrated_threshold(model)
 
 
+@lru_cache(maxsize=4)
+def cached_runner(spec: str) -> DescriptorRunner:
+    """Each detector prepared for inference once per process (once per worker under Ray)."""
+    return DescriptorRunner(cached_detector(spec))
+
+
+@dataclass(frozen=True)
+class ImageShardLoader:
+    """Embeds one pre-training image shard when called; picklable, so any engine's worker can run it."""
+
+    shard: Any  # a clip_core.data Shard
+    detector_spec: str
+    out_dir: Path
+    batch_size: int = 64
+
+    def __call__(self) -> DescriptorShard:
+        """The shard's ids and descriptors; its unreadable images go to OUT/skipped/<shard>.csv."""
+        runner = cached_runner(self.detector_spec)
+        self.shard.draft_size = runner.input_size  # JPEGs decoded only as large as the detector needs
+        ids, matrix = embed_examples(runner, self.shard, self.batch_size)
+        skipped = pd.DataFrame([(s.id, s.location, s.reason) for s in self.shard.skipped], columns=["id", "location", "reason"])
+        atomic_write_text(Path(self.out_dir) / "skipped" / f"{shard_file_stem(self.shard.name)}.csv", skipped.to_csv(index=False))
+        return DescriptorShard(self.shard.name, ids, matrix)
+
+    def skipped(self) -> int:
+        """How many of the shard's images the latest call found unreadable."""
+        return len(self.shard.skipped)
+
+
 def pretraining_image_shards(source: str, detector_spec: str, out_dir: Path, batch_size: int = 64) -> list[PendingShard]:
     """The pre-training source's shards, each embedded only when the search reaches it."""
-    image_source = open_images(source)
-    shards = image_source.shards()
+    shards = open_images(source).shards()
     if not shards:
         raise ValueError(f"--pretraining {source}: the source has no shards")
-    state: dict[str, DescriptorRunner] = {}
-
-    def loader(shard) -> PendingShard:  # noqa: ANN001 - a clip_core.data Shard
-        def load() -> DescriptorShard:
-            runner = state.setdefault("runner", DescriptorRunner(cached_detector(detector_spec)))
-            shard.draft_size = runner.input_size  # JPEGs decoded only as large as the detector needs
-            ids, matrix = embed_examples(runner, shard, batch_size)
-            skipped = pd.DataFrame([(s.id, s.location, s.reason) for s in shard.skipped], columns=["id", "location", "reason"])
-            atomic_write_text(Path(out_dir) / "skipped" / f"{shard_file_stem(shard.name)}.csv", skipped.to_csv(index=False))
-            return DescriptorShard(shard.name, ids, matrix)
-
-        return PendingShard(shard.name, load, images=shard, skipped=lambda: len(shard.skipped))
-
-    return [loader(shard) for shard in shards]
+    loaders = [ImageShardLoader(shard, detector_spec, Path(out_dir), batch_size) for shard in shards]
+    return [PendingShard(loader.shard.name, loader, images=loader.shard, skipped=loader.skipped) for loader in loaders]

@@ -27,7 +27,10 @@ from audit.overlap_run import SCORED_MATCH_COLUMNS, OverlapSummary, PendingShard
 from audit.overlap_search import EvalIndex, EvalSet, SearchConfig
 from audit.thresholds import ThresholdDecision, attach_similarities, decide_thresholds, read_labels
 
+from clip_core.engines import ShardsFailed
+
 if TYPE_CHECKING:
+    from clip_core.engines import ShardEngine
     from audit.overlap_verify import VerifyOptions
 
 NEIGHBOURS_FILE = "neighbours.parquet"
@@ -35,6 +38,7 @@ MATCHES_FILE = "pretraining_matches.parquet"
 THRESHOLDS_FILE = "thresholds.json"
 OVERLAP_TABLE_FILE = "overlap_table.csv"
 TABLE_COLUMNS = ["dataset", "id", "similarity", "score", "inliers", "verified"]
+FAILED_SHARDS_FILE = "failed_shards.json"
 IMPLAUSIBLE_SHARE = 0.5  # a threshold flagging more of a set than this is reported
 
 
@@ -60,11 +64,14 @@ class ThresholdOptions:
 def run_overlap_search(
     eval_sets: list[EvalSet], shards: Iterable[PendingShard], out_dir: Path, config: SearchConfig,
     total_shards: int | None = None, verification: "VerificationInputs | None" = None,
+    engine: "ShardEngine | None" = None,
 ) -> OverlapSummary:
     """Stream the pre-training shards and write the reduced neighbour and match tables.
 
     With `verification`, each shard's candidate pairs are verified (audit/overlap_verify.py);
-    without it every pair is scored by its global similarity.
+    without it every pair is scored by its global similarity. `engine` (default: this process) runs
+    the per-shard searches; shards that fail on every attempt are listed in ``failed_shards.json``
+    and raise `ShardsFailed` before the reduce (a partial neighbour table is never written).
     """
     names = [s.name for s in eval_sets]
     if len(set(names)) != len(names):
@@ -77,7 +84,13 @@ def run_overlap_search(
         from audit.overlap_verify import ShardVerifier
 
         scorer = ShardVerifier(index, verification.stores, verification.options, verification.thumbnails)
-    summary = stream_shards(index, shard_list, out_dir, total=total_shards or len(shard_list), scorer=scorer)
+    summary = stream_shards(index, shard_list, out_dir, total=total_shards or len(shard_list), scorer=scorer,
+                            engine=engine)
+    failed_path = out_dir / FAILED_SHARDS_FILE
+    if summary.failed_shards:
+        atomic_write_text(failed_path, json.dumps([f.to_dict() for f in summary.failed_shards], indent=2) + "\n")
+        raise ShardsFailed(summary.failed_shards, str(out_dir / "shards"))
+    failed_path.unlink(missing_ok=True)
     reduce_shards(out_dir, [s.name for s in shard_list], config.top_k, out_dir / NEIGHBOURS_FILE, out_dir / MATCHES_FILE)
     return summary
 

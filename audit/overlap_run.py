@@ -23,6 +23,7 @@ from tqdm import tqdm
 from clip_core.atomic_files import atomic_path, atomic_write_text, write_parquet_atomic
 from clip_core.skip_check import check_readable
 from detector.descriptor_files import DescriptorShard
+from clip_core.engines import LocalEngine, ShardEngine, ShardFailure, ShardJob
 from audit.overlap_search import MATCH_COLUMNS, NEIGHBOUR_COLUMNS, EvalIndex, top_k_per_eval
 
 ShardLoader = Callable[[], DescriptorShard]
@@ -65,6 +66,7 @@ class OverlapSummary:
     pretraining_items: int
     pretraining_skipped: int = 0
     empty_shards: tuple[str, ...] = ()
+    failed_shards: tuple[ShardFailure, ...] = ()
 
     def check(self, max_skipped_fraction: float, where: str = "") -> None:
         """Raise TooManySkipped when nothing was read or too many pre-training items were unreadable."""
@@ -106,35 +108,67 @@ def _warn_if_empty(name: str, items: int, unreadable: int) -> None:
                    f"see skipped/{shard_file_stem(name)}.csv for image sources)")
 
 
+@dataclass(frozen=True)
+class ShardSearchContext:
+    """What every shard's search needs: the (broadcast) evaluation index, the output folder, the scorer."""
+
+    index: EvalIndex
+    out_dir: Path
+    scorer: ShardScorer | None = None
+
+
 def stream_shards(index: EvalIndex, shards: Iterable[PendingShard], out_dir: Path, total: int | None = None,
-                  scorer: ShardScorer | None = None) -> OverlapSummary:
-    """Search every pre-training shard not yet done, writing its result files atomically."""
+                  scorer: ShardScorer | None = None, engine: ShardEngine | None = None) -> OverlapSummary:
+    """Search every pre-training shard not yet done on `engine` (default: this process), writing result files atomically.
+
+    Shards that fail on every attempt are listed in the summary (`failed_shards`); the rest are kept.
+    """
+    engine = engine or LocalEngine()
     searched = skipped = items = unreadable = 0
     empty: list[str] = []
     names: set[str] = set()
-    progress = tqdm(shards, total=total, desc="overlap search", unit="shard")
-    for pending in progress:
+    todo: list[ShardJob] = []
+    progress = tqdm(total=total, desc=f"overlap search ({engine.name})", unit="shard")
+
+    def count(name: str, shard_items: int, shard_unreadable: int) -> None:
+        nonlocal items, unreadable
+        _warn_if_empty(name, shard_items, shard_unreadable)
+        items, unreadable = items + shard_items, unreadable + shard_unreadable
+        empty.extend([name] if shard_items == 0 else [])
+        progress.update(1)
+        progress.set_postfix(items=items, unreadable=unreadable)
+
+    def finished(name: str, result: tuple[int, int]) -> None:
+        nonlocal searched
+        searched += 1
+        count(name, *result)
+
+    for pending in shards:
         stem = shard_file_stem(pending.name)
         if stem in names:
             raise ValueError(f"two pre-training shards map to the same result name '{stem}'")
         names.add(stem)
         neighbours_path, matches_path = _shard_paths(out_dir, pending.name)
         if neighbours_path.is_file() and matches_path.is_file():  # finished by an earlier run
-            shard_items, shard_unreadable = _read_counts(out_dir, pending.name)
             skipped += 1
+            count(pending.name, *_read_counts(out_dir, pending.name))
         else:
-            shard_items, shard_unreadable = _search_shard(index, pending, out_dir, scorer)
-            searched += 1
-        _warn_if_empty(pending.name, shard_items, shard_unreadable)
-        items, unreadable = items + shard_items, unreadable + shard_unreadable
-        empty += [pending.name] if shard_items == 0 else []
-        progress.set_postfix(items=items, unreadable=unreadable)
+            todo.append(ShardJob(pending.name, pending))
     if not names:
         raise ValueError("the pre-training source has no shards")
-    return OverlapSummary(len(names), searched, skipped, items, unreadable, tuple(empty))
+    try:
+        failures = engine.run(search_shard_job, ShardSearchContext(index, Path(out_dir), scorer), todo, finished)
+    finally:
+        progress.close()
+    return OverlapSummary(len(names), searched, skipped, items, unreadable, tuple(empty), tuple(failures))
 
 
-def _search_shard(index: EvalIndex, pending: PendingShard, out_dir: Path, scorer: ShardScorer | None) -> tuple[int, int]:
+def search_shard_job(context: ShardSearchContext, pending: PendingShard) -> tuple[int, int]:
+    """The shard function every engine runs: load, search and score one shard; returns (readable, unreadable)."""
+    return search_shard(context.index, pending, context.out_dir, context.scorer)
+
+
+def search_shard(index: EvalIndex, pending: PendingShard, out_dir: Path, scorer: ShardScorer | None) -> tuple[int, int]:
     """Load, search and score one shard, writing its counts and result files; returns (readable, unreadable)."""
     neighbours_path, matches_path = _shard_paths(out_dir, pending.name)
     shard = pending.load()

@@ -76,6 +76,24 @@ class EvalIndex:
         self._names = np.repeat(np.array([s.name for s in sets], dtype=object), [len(s.ids) for s in sets])
         self._ivf = [self._build_ivf(s) for s in sets] if config.index == "ivf" else []
 
+    def __getstate__(self) -> dict:
+        """Picklable state (for an engine's workers): faiss indexes as their serialized bytes."""
+        import faiss
+
+        state = dict(self.__dict__)
+        state["_ivf"] = [faiss.serialize_index(index) for index in self._ivf]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Rebuild from `__getstate__`: the same faiss indexes, probe count included."""
+        import faiss
+
+        serialized = state.pop("_ivf")
+        self.__dict__.update(state)
+        self._ivf = [faiss.deserialize_index(data) for data in serialized]
+        for index in self._ivf:
+            index.nprobe = min(self.config.ivf_probe, index.nlist)
+
     def _build_ivf(self, eval_set: EvalSet):  # noqa: ANN202 - faiss index
         """A faiss IVF inner-product index over one evaluation set."""
         import faiss

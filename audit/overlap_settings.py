@@ -17,13 +17,13 @@ from typing import Any, Mapping
 from clip_core.run_settings import RunSettings, fingerprint_source, record_or_check
 from detector.descriptor_files import is_descriptor_dir
 from audit.inspect_page import SOURCES_FILE
-from audit.overlap_pipeline import MATCHES_FILE, NEIGHBOURS_FILE, OVERLAP_TABLE_FILE, THRESHOLDS_FILE
+from audit.overlap_pipeline import FAILED_SHARDS_FILE, MATCHES_FILE, NEIGHBOURS_FILE, OVERLAP_TABLE_FILE, THRESHOLDS_FILE
 from audit.overlap_search import SearchConfig
 
 OVERLAP_STAGE = "overlap"
 SUMMARY_FILE = "overlap_summary.json"
 OVERLAP_OUTPUTS = ("shards", "skipped", "eval", NEIGHBOURS_FILE, MATCHES_FILE, THRESHOLDS_FILE, OVERLAP_TABLE_FILE,
-                   SUMMARY_FILE, SOURCES_FILE)
+                   SUMMARY_FILE, SOURCES_FILE, FAILED_SHARDS_FILE)
 
 
 def search_parameters(search: SearchConfig) -> dict[str, Any]:

@@ -118,13 +118,17 @@ class Thumbnails:
     """Thumbnails of one image set, saved as ``thumbnails.npy`` (memory-mapped) with ``thumbnail_ids.txt``."""
 
     def __init__(self, directory: Path) -> None:
-
         directory = Path(directory)
+        self.directory = directory
         self.array = np.load(directory / "thumbnails.npy", mmap_mode="r")
         ids = (directory / "thumbnail_ids.txt").read_text(encoding="utf-8").splitlines()
         if len(ids) != len(self.array):
             raise ValueError(f"{directory}: {len(ids)} thumbnail ids for {len(self.array)} thumbnails; remove both files")
         self.index = {item: row for row, item in enumerate(ids)}
+
+    def __reduce__(self) -> tuple:
+        """Pickled as its folder (an engine's worker maps the file again instead of copying it)."""
+        return (Thumbnails, (self.directory,))
 
     def get(self, item_id: str) -> np.ndarray | None:
         """The thumbnail of one image, or None when it is not stored."""

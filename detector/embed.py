@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 
 from clip_core.atomic_files import atomic_write_text
+from clip_core.engines import LocalEngine, ShardEngine, ShardJob, ShardsFailed
 from clip_core.run_settings import RunSettings, fingerprint_source, module_sha256, record_or_check
 from detector.descriptor_files import read_descriptor_set
 from detector.model import Detector
@@ -245,9 +246,57 @@ def embed_settings(images: str, model: Detector, config: EmbedConfig) -> RunSett
     return RunSettings(inputs={"images": fingerprint_source(images)}, model=detector_fingerprint(model), parameters=parameters)
 
 
+class EmbedPartContext:
+    """What every part's embedding needs: the detector (prepared once per process), the settings, a progress callback."""
+
+    def __init__(self, model: Detector, config: EmbedConfig, on_batch: Callable[[int], None] | None = None) -> None:
+        self.model, self.config, self.on_batch = model, config, on_batch
+        self._runner: DescriptorRunner | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable state: the model and settings (no runner, no callback)."""
+        return {"model": self.model, "config": self.config, "on_batch": None, "_runner": None}
+
+    def runner(self) -> DescriptorRunner:
+        """The detector on its device, prepared on first use."""
+        if self._runner is None:
+            self._runner = DescriptorRunner(self.model, self.config.device)
+        return self._runner
+
+
+def embed_part(context: EmbedPartContext, payload: tuple[Path, Any]) -> tuple[int, int]:
+    """The shard function every engine runs: embed one source shard into its part files; returns (images, unreadable)."""
+    stem, shard = payload
+    runner = context.runner()
+    ids, matrix = embed_examples(runner, shard, context.config.batch_size, context.config, context.on_batch)
+    for i in ids:
+        if "\n" in i:
+            raise ValueError(f"id {i!r} in shard {shard.name} contains a newline; ids.txt needs one id per line")
+    _write_npy(Path(f"{stem}.npy"), matrix)
+    atomic_write_text(f"{stem}.ids.txt", "".join(f"{i}\n" for i in ids))
+    atomic_write_text(f"{stem}.skipped.csv", _skipped_csv((s.id, s.location, s.reason) for s in shard.skipped))
+    atomic_write_text(Path(stem).with_suffix(".done"), shard.name + "\n")
+    return len(ids), len(shard.skipped)
+
+
+def _check_ids(images: str, stems: list[Path], shards: list[Any]) -> None:
+    """Every id of the finished parts is one line and unique across shards."""
+    seen_ids: dict[str, str] = {}
+    for stem, shard in zip(stems, shards):
+        for i in Path(f"{stem}.ids.txt").read_text(encoding="utf-8").splitlines():
+            if i in seen_ids:
+                raise ValueError(f"duplicate id {i!r} in shards {seen_ids[i]} and {shard.name} of {images}")
+            seen_ids[i] = shard.name
+
+
 def embed_source(images: str, out_dir: str | Path, model: Detector, detector_spec: str = "custom",
-                 config: EmbedConfig = EmbedConfig(), overwrite: bool = False) -> EmbedResult:
-    """Embed every readable image of `images` into `out_dir` (see module docstring); resumes a stopped run."""
+                 config: EmbedConfig = EmbedConfig(), overwrite: bool = False,
+                 engine: ShardEngine | None = None) -> EmbedResult:
+    """Embed every readable image of `images` into `out_dir` (see module docstring); resumes a stopped run.
+
+    `engine` (default: this process) runs the per-shard work; shards that fail on every attempt
+    raise `ShardsFailed` after the others finished (a rerun redoes only those).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     record_or_check(out, EMBED_STAGE, embed_settings(images, model, config), overwrite, EMBED_OUTPUTS)
@@ -261,42 +310,30 @@ def embed_source(images: str, out_dir: str | Path, model: Detector, detector_spe
 
     source = open_images(images, format=config.format, draft_size=model.config.input_size if config.draft_jpeg else None)
     shards = source.shards()
-    runner = DescriptorRunner(model, config.device)
-    total = source.num_examples
-    seen_ids: dict[str, str] = {}
-    reused = 0
+    engine = engine or LocalEngine()
+    stems = [parts / f"part-{index:05d}" for index in range(len(shards))]
+    todo = [ShardJob(shard.name, (stem, shard)) for stem, shard in zip(stems, shards) if not stem.with_suffix(".done").is_file()]
+    reused = len(shards) - len(todo)
     progress = None
     if config.progress:
         from tqdm.auto import tqdm
 
-        progress = tqdm(total=total, unit="img", desc=f"embed {Path(str(images)).name}")
+        progress = tqdm(total=source.num_examples, unit="img", desc=f"embed {Path(str(images)).name} ({engine.name})")
+    context = EmbedPartContext(model, config, progress.update if progress is not None and engine.in_process else None)
+
+    def finished(name: str, result: tuple[int, int]) -> None:
+        if progress is not None:
+            progress.update(result[1] + (0 if engine.in_process else result[0]))
+
     try:
-        for index, shard in enumerate(shards):
-            stem = parts / f"part-{index:05d}"
-            done_marker = stem.with_suffix(".done")
-            if done_marker.is_file():
-                ids = Path(f"{stem}.ids.txt").read_text(encoding="utf-8").splitlines()
-                reused += 1
-            else:
-                ids, matrix = embed_examples(runner, shard, config.batch_size, config,
-                                             progress.update if progress is not None else None)
-                _write_npy(Path(f"{stem}.npy"), matrix)
-                atomic_write_text(f"{stem}.ids.txt", "".join(f"{i}\n" for i in ids))
-                atomic_write_text(f"{stem}.skipped.csv",
-                                  _skipped_csv((s.id, s.location, s.reason) for s in shard.skipped))
-                atomic_write_text(done_marker, shard.name + "\n")
-                if progress is not None:
-                    progress.update(len(shard.skipped))
-            for i in ids:
-                if "\n" in i:
-                    raise ValueError(f"id {i!r} in shard {shard.name} contains a newline; ids.txt needs one id per line")
-                if i in seen_ids:
-                    raise ValueError(f"duplicate id {i!r} in shards {seen_ids[i]} and {shard.name} of {images}")
-                seen_ids[i] = shard.name
+        failures = engine.run(embed_part, context, todo, finished)
     finally:
         if progress is not None:
             progress.close()
-    return _finalise(out, parts, len(shards), runner.dim, identity, reused, config.single_file_limit)
+    if failures:
+        raise ShardsFailed(failures, str(parts))
+    _check_ids(images, stems, shards)
+    return _finalise(out, parts, len(shards), model.config.dim, identity, reused, config.single_file_limit)
 
 
 def _finalise(out: Path, parts: Path, n_parts: int, dim: int, identity: dict[str, Any], reused: int,

@@ -163,6 +163,10 @@ class FeatureStore:
     def __len__(self) -> int:
         return len(self._ids)
 
+    def __reduce__(self) -> tuple:
+        """Pickled as its folder and settings (an engine's worker maps the files again instead of copying them)."""
+        return (FeatureStore, (self.directory, self.config))
+
     def ids(self) -> list[str]:
         """Item ids in storage order."""
         return list(self._ids)

@@ -34,8 +34,7 @@ from detector.verify import (
     LocalFeatures,
     ScoreRule,
     VerifyConfig,
-    extract_features,
-    mirror_features,
+    extract_with_mirror,
     verify_pair,
 )
 
@@ -101,7 +100,7 @@ class QueryFeatures:
         if self.image is None:
             return None
         if self._pair is None:
-            self._pair = (extract_features(self.image, self.config), mirror_features(self.image, self.config))
+            self._pair = extract_with_mirror(self.image, self.config)  # one SIFT pass; the mirror is derived
         return self._pair
 
     def thumbnail(self) -> np.ndarray | None:

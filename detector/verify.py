@@ -6,7 +6,9 @@ stretched, and described by SIFT keypoints with RootSIFT descriptors (Lowe 2004;
 Zisserman 2012) quantised to uint8. A pair is matched by mutual nearest neighbours that pass Lowe's
 ratio test in both directions, one match per keypoint location, and a 2-D affine transform is
 estimated with OpenCV's USAC_MAGSAC (Barath et al. 2020) from the reference to the query, and from
-the reference to the query's left-right mirror image (SIFT is not mirror-invariant).
+the reference to the query's left-right mirror image (SIFT is not mirror-invariant; the mirror's
+features are derived from the query's by mirroring the keypoints and permuting the descriptor bins,
+`mirrored`, instead of a second SIFT pass).
 
 Degenerate geometry does not count. The inliers of a transform are discarded (``inliers = 0``)
 when the transform is implausible (a reflection, a scale outside ``[1/max_scale, max_scale]``, an
@@ -225,8 +227,35 @@ def extract_features(image: Image.Image, config: VerifyConfig = VerifyConfig()) 
     return _features_of_gray(gray, config)
 
 
+def sift_mirror_permutation() -> np.ndarray:
+    """Index array p with descriptor_of_mirror = descriptor[p] for OpenCV's 4x4x8 SIFT layout.
+
+    OpenCV orders a descriptor as (row bin, column bin, orientation bin) in the keypoint's rotated frame.
+    A left-right mirror maps the keypoint angle a to 180 - a; in that frame the column axis (along the
+    dominant orientation) is kept, the row axis (across it) is reversed, and a gradient at relative
+    orientation o lands at -o, so orientation bin k goes to (8 - k) mod 8.
+    """
+    index = np.arange(128).reshape(4, 4, 8)
+    return np.ascontiguousarray(index[::-1][:, :, (8 - np.arange(8)) % 8].reshape(128))
+
+
+SIFT_MIRROR_PERMUTATION = sift_mirror_permutation()
+
+
+def mirrored(features: LocalFeatures) -> LocalFeatures:
+    """The features of the left-right mirror image, derived without a second SIFT pass (x -> W-1-x, bins permuted).
+
+    RootSIFT and the uint8 quantisation act per component, so permuting the stored descriptors equals
+    describing the mirror image; the distinctive count is unchanged (distances are preserved).
+    """
+    points = features.points.copy()
+    points[:, 0] = features.width - 1 - points[:, 0]
+    return LocalFeatures(points, np.ascontiguousarray(features.descriptors[:, SIFT_MIRROR_PERMUTATION]),
+                         features.width, features.height, features.distinctive)
+
+
 def mirror_features(image: Image.Image, config: VerifyConfig = VerifyConfig()) -> LocalFeatures:
-    """Features of the left-right mirror image (points in the mirror image's pixels)."""
+    """Features of the left-right mirror image by a second SIFT pass (the reference that `mirrored` is checked against)."""
     _one_cv2_thread()
     try:
         gray = _gray_resized(image, config.max_side)
@@ -236,13 +265,9 @@ def mirror_features(image: Image.Image, config: VerifyConfig = VerifyConfig()) -
 
 
 def extract_with_mirror(image: Image.Image, config: VerifyConfig = VerifyConfig()) -> tuple[LocalFeatures, LocalFeatures]:
-    """`extract_features` and `mirror_features` of one image, decoding and resizing it once."""
-    _one_cv2_thread()
-    try:
-        gray = _gray_resized(image, config.max_side)
-    except (OSError, ValueError, SyntaxError):
-        return empty_features(), empty_features()
-    return _features_of_gray(gray, config), _features_of_gray(np.ascontiguousarray(gray[:, ::-1]), config)
+    """`extract_features` of one image and its mirror's features derived from them (one SIFT pass)."""
+    features = extract_features(image, config)
+    return features, mirrored(features)
 
 
 # --- matching and geometry ---------------------------------------------------------------------

@@ -6,7 +6,9 @@ from typing import Optional
 
 import typer
 
+from audit import engine_cli
 from audit.cli_params import flag
+from clip_core.engines import ShardsFailed, build_engine
 from clip_core.skip_check import DEFAULT_MAX_SKIPPED_FRACTION, TooManySkipped, check_readable, skipped_fraction, validate_fraction
 
 
@@ -20,6 +22,10 @@ def embed(
     format: Optional[str] = typer.Option(None, "--format", help="Override the detected source format."),
     overwrite: bool = flag(False, "--overwrite/--no-overwrite", help="Clear the output folder's descriptors and start over (a rerun with other settings is refused without it)."),
     max_skipped_fraction: float = typer.Option(DEFAULT_MAX_SKIPPED_FRACTION, "--max-skipped-fraction", help="Exit non-zero when more than this fraction of the images is unreadable."),
+    engine: str = engine_cli.ENGINE,
+    ray_address: Optional[str] = engine_cli.RAY_ADDRESS,
+    ray_workers: Optional[int] = engine_cli.RAY_WORKERS,
+    shard_retries: int = engine_cli.SHARD_RETRIES,
 ) -> None:
     """Compute one descriptor per readable image; unreadable images go to skipped.csv; a rerun resumes."""
     from detector.checkpoint import resolve_detector
@@ -27,9 +33,13 @@ def embed(
 
     try:
         validate_fraction(max_skipped_fraction)
+        shard_engine = build_engine(engine_cli.engine_options(engine, ray_address, ray_workers, shard_retries))
         config = EmbedConfig(batch_size=batch_size, device=device, single_file_limit=single_file_limit, format=format)
         model = resolve_detector(detector)
-        result = embed_source(images, out, model, detector, config, overwrite=overwrite)
+        result = embed_source(images, out, model, detector, config, overwrite=overwrite, engine=shard_engine)
+    except ShardsFailed as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
     except (ValueError, FileNotFoundError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from error

@@ -13,7 +13,10 @@ from audit.cli_params import flag, parse_score_thresholds, positive_count, preci
 from audit.contamination_inputs import parse_assignment
 from audit.inspect_page import SOURCES_FILE
 from audit.overlap_inputs import eval_set_from, image_sources, pretraining_shards_from
+from clip_core.engines import ShardsFailed, build_engine
+from audit import engine_cli
 from audit.overlap_pipeline import (
+    FAILED_SHARDS_FILE,
     ThresholdOptions,
     apply_thresholds,
     read_decisions,
@@ -56,10 +59,15 @@ def overlap(
     candidates_per_set: int = typer.Option(3, "--candidates-per-set", help="Each pre-training item's best evaluation examples verified per set."),
     overwrite: bool = flag(False, "--overwrite/--no-overwrite", help="Clear the results in --out (labels.csv is kept) and start over; a rerun with other settings is refused without it."),
     max_skipped_fraction: float = typer.Option(DEFAULT_MAX_SKIPPED_FRACTION, "--max-skipped-fraction", help="Exit non-zero when more than this fraction of the pre-training items is unreadable."),
+    engine: str = engine_cli.ENGINE,
+    ray_address: Optional[str] = engine_cli.RAY_ADDRESS,
+    ray_workers: Optional[int] = engine_cli.RAY_WORKERS,
+    shard_retries: int = engine_cli.SHARD_RETRIES,
 ) -> None:
     """Search every evaluation set's near-duplicates in the pre-training data, shard by shard, and verify candidates."""
     try:
         config = SearchConfig(top_k=top_k, index=index)  # type: ignore[arg-type]
+        shard_engine = build_engine(engine_cli.engine_options(engine, ray_address, ray_workers, shard_retries))
         named = [parse_assignment(text, "--eval") for text in eval_sets]
         if verify and not verifiable(pretraining, named):
             typer.echo("note: no pixels to verify (descriptor folders on the pre-training side or on every evaluation "
@@ -78,7 +86,7 @@ def overlap(
         atomic_write_text(out / SOURCES_FILE, json.dumps(image_sources(pretraining, dict(named)), indent=2) + "\n")
         verification = verification_inputs(named, out, verify, candidate_floor, candidates_per_set, default_from_detector,
                                            lambda line: typer.echo(line, err=True))
-        summary: OverlapSummary = run_overlap_search(sets, shards, out, config, total, verification)
+        summary: OverlapSummary = run_overlap_search(sets, shards, out, config, total, verification, shard_engine)
         if summary.pretraining_items == 0:
             summary.check(max_skipped_fraction, str(out / "skipped"))
         detector_default = default_score_threshold(verify, default_from_detector)
@@ -89,6 +97,9 @@ def overlap(
         )
         decisions = apply_thresholds(out, options)
         summary_path = write_summary(out, summary, decisions)
+    except ShardsFailed as error:
+        typer.echo(f"error: {error} (listed in {out / FAILED_SHARDS_FILE})", err=True)
+        raise typer.Exit(code=1) from error
     except (ValueError, FileNotFoundError) as error:
         raise _fail(error) from error
     import pandas as pd

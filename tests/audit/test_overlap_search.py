@@ -79,7 +79,7 @@ def test_killed_run_resumes_with_identical_outputs(planted_world, tmp_path: Path
     config = SearchConfig(top_k=4)
     run_overlap_search(_eval_sets(planted_world), _pending(planted_world), tmp_path / "whole", config)
 
-    class Killed(Exception):
+    class Killed(BaseException):  # like KeyboardInterrupt or a kill: not an error a shard retry catches
         pass
 
     def dying(shards: list[PendingShard], after: int) -> list[PendingShard]:

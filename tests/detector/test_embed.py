@@ -63,21 +63,24 @@ def test_resume_after_a_crash_reuses_finished_shards(tmp_path, image_folder, tin
     clean_ids, clean = E.read_descriptors(tmp_path / "clean")
 
     original = E.DescriptorRunner.embed_uint8
-    calls = {"n": 0}
+    calls = {"n": 0, "broken": True}
 
     def flaky(self, batch):
         calls["n"] += 1
-        if calls["n"] == 3:  # inside the second shard (5 images = 2 batches per shard)
+        if calls["n"] == 3:  # inside the second shard (5 images = 2 batches per shard): one crash, retried
             raise RuntimeError("simulated crash")
+        if calls["broken"] and len(batch) == 3:  # the last shard (3 images) crashes on every attempt
+            raise RuntimeError("simulated lasting crash")
         return original(self, batch)
 
     monkeypatch.setattr(E.DescriptorRunner, "embed_uint8", flaky)
-    with pytest.raises(RuntimeError, match="simulated"):
+    with pytest.raises(E.ShardsFailed, match="1 shard.*simulated lasting crash"):
         E.embed_source(str(image_folder), tmp_path / "out", tiny_paper, "tiny", _cfg())
-    assert (tmp_path / "out" / "parts" / "part-00000.done").is_file()
+    assert sorted(p.name for p in (tmp_path / "out" / "parts").glob("*.done")) == ["part-00000.done", "part-00001.done"]
     assert not (tmp_path / "out" / "descriptors.npy").exists()
+    calls["broken"] = False
     result = E.embed_source(str(image_folder), tmp_path / "out", tiny_paper, "tiny", _cfg())
-    assert result.reused_parts == 1
+    assert result.reused_parts == 2
     ids, mat = E.read_descriptors(tmp_path / "out")
     assert ids == clean_ids and np.allclose(mat, clean, atol=1e-5)
     again = E.embed_source(str(image_folder), tmp_path / "out", tiny_paper, "tiny", _cfg())

@@ -13,7 +13,8 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 from detector.hard_negatives import bordered, chess_board, sample_photographs, star_field, stripes, tiles
 from detector.verify import (
     DEFAULT_SCORE_RULE, DEFAULT_SCORE_THRESHOLD, STATUSES, UNVERIFIED, LocalFeatures, ScoreRule, Verification,
-    VerifyConfig, extract_features, extract_with_mirror, mirror_features, verification_score, verify_pair,
+    SIFT_MIRROR_PERMUTATION, VerifyConfig, extract_features, extract_with_mirror, mirror_features, mirrored,
+    verification_score, verify_pair,
 )
 
 CONFIG = VerifyConfig()
@@ -100,6 +101,53 @@ def test_mirrored_inliers_are_reported_in_the_unmirrored_query(photos, reference
     features = extract_features(query)
     expected_x = features.width - 1 - result.reference_points[:, 0] * features.width / reference_features["grace_hopper"].width
     assert np.median(np.abs(result.query_points[:, 0] - expected_x)) < 2.0
+
+
+def keypoint_agreement(derived: LocalFeatures, extracted: LocalFeatures, radius: float = 1.5) -> float:
+    """Share of derived keypoints with an extracted keypoint within `radius` px whose descriptor is their nearest one."""
+    distance = np.linalg.norm(derived.points[:, None, :] - extracted.points[None, :, :], axis=2)
+    a, b = derived.descriptors.astype(np.float32), extracted.descriptors.astype(np.float32)
+    nearest = np.argmin((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T, axis=1)
+    return float((distance[np.arange(len(derived)), nearest] <= radius).mean())
+
+
+def test_mirror_permutation_is_an_involution_keeping_the_spatial_grid():
+    p = SIFT_MIRROR_PERMUTATION
+    assert sorted(p) == list(range(128)) and np.array_equal(p[p], np.arange(128))
+    grid = np.arange(128).reshape(4, 4, 8)
+    assert p[grid[0, 1, 0]] == grid[3, 1, 0] and p[grid[2, 3, 2]] == grid[1, 3, 6]  # rows reversed, o -> -o
+
+
+@pytest.mark.parametrize("photo", ["china", "flower", "grace_hopper"])
+def test_derived_mirror_features_equal_those_of_the_mirror_image(photos, reference_features, photo):
+    derived = mirrored(reference_features[photo])
+    extracted = mirror_features(photos[photo])
+    assert len(derived) == len(reference_features[photo]) and derived.distinctive == reference_features[photo].distinctive
+    assert keypoint_agreement(derived, extracted) >= 0.8
+    columns = np.arange(128).reshape(4, 4, 8)[:, ::-1][:, :, (8 - np.arange(8)) % 8].reshape(128)  # a wrong layout
+    wrong = LocalFeatures(derived.points, reference_features[photo].descriptors[:, columns], derived.width, derived.height)
+    assert keypoint_agreement(wrong, extracted) < 0.5  # the check can tell a wrong permutation
+    again = mirrored(derived)
+    assert np.allclose(again.points, reference_features[photo].points, atol=1e-4)
+    assert np.array_equal(again.descriptors, reference_features[photo].descriptors)
+
+
+@pytest.mark.parametrize("transform", ["mirror", "crop+mirror+jpeg"])
+def test_a_mirrored_copy_verifies_with_derived_mirror_features(photos, reference_features, transform):
+    query = TRANSFORMS[transform](photos["china"])
+    features, derived = extract_with_mirror(query)
+    assert np.array_equal(derived.descriptors, mirrored(features).descriptors)  # the one-pass path derives it
+    with_derived = verify_pair(features, derived, reference_features["china"])
+    re_extracted = verify_pair(features, mirror_features(query), reference_features["china"])
+    assert with_derived.verified and with_derived.mirrored, with_derived.to_row()
+    assert with_derived.inliers >= 0.6 * re_extracted.inliers
+    assert with_derived.rotation_deg == pytest.approx(re_extracted.rotation_deg, abs=2)
+    assert with_derived.scale == pytest.approx(re_extracted.scale, rel=0.05)
+
+
+def test_mirror_of_empty_features_is_empty():
+    empty = mirrored(extract_features(Image.new("RGB", (40, 30), (9, 9, 9))))
+    assert len(empty) == 0 and empty.descriptors.shape == (0, 128)
 
 
 NEGATIVE_PAIRS = {
