@@ -114,9 +114,10 @@ class RayEngine:
         """(how many actors, the resources of each)."""
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
-        if gpus:
-            cpus = max(1, int(resources.get("CPU", 1)) // gpus)
-            return self.workers or gpus, {"num_gpus": 1, "num_cpus": cpus}
+        if gpus:  # more actors than GPUs share them (fractional GPUs), never wait for a GPU that is not there
+            count = self.workers or gpus
+            cpus = max(1, int(resources.get("CPU", 1)) // count)
+            return count, {"num_gpus": min(1.0, gpus / count), "num_cpus": cpus}
         cpus = int(resources.get("CPU", 1))
         return self.workers or max(1, cpus // self.threads), {"num_cpus": self.threads}
 

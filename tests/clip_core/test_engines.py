@@ -49,3 +49,23 @@ def test_engine_options_are_validated() -> None:
             EngineOptions(**bad)
     with pytest.raises(ValueError, match="retries"):
         LocalEngine(retries=-1)
+
+
+class FakeCluster:
+    """Stands in for `ray` where only `cluster_resources` is read."""
+
+    def __init__(self, resources: dict) -> None:
+        self.resources = resources
+
+    def cluster_resources(self) -> dict:
+        return self.resources
+
+
+def test_ray_actors_fit_the_cluster() -> None:
+    from clip_core.engines.ray_engine import RayEngine
+
+    assert RayEngine()._actor_options(FakeCluster({"CPU": 8.0})) == (8, {"num_cpus": 1})
+    assert RayEngine(threads=2)._actor_options(FakeCluster({"CPU": 8.0})) == (4, {"num_cpus": 2})
+    assert RayEngine()._actor_options(FakeCluster({"CPU": 16.0, "GPU": 2.0})) == (2, {"num_gpus": 1.0, "num_cpus": 8})
+    # two actors asked for on one GPU share it instead of one waiting forever
+    assert RayEngine(workers=2)._actor_options(FakeCluster({"CPU": 16.0, "GPU": 1.0})) == (2, {"num_gpus": 0.5, "num_cpus": 8})
