@@ -3,22 +3,44 @@
 Keypoint verification needs distinctive keypoints; flat images, plain shapes on tiled or striped
 backgrounds, and small synthetic pictures have too few of them (status ``fallback``), and on such
 images the global descriptor alone confuses different pictures of the same kind. For those pairs
-both images are reduced to `THUMB_SIDE`-pixel thumbnails, the query is aligned to the reference
-with OpenCV's enhanced correlation coefficient maximisation (Evangelidis and Psarakis, "Parametric
-image alignment using enhanced correlation coefficient maximization", PAMI 2008;
-``cv2.findTransformECC``, affine motion, from the identity and on the mirror image), and the
-colour correlation of the aligned pixels decides: a copy re-aligns almost exactly (correlation
-near 1 after a crop, a rescale, colour jitter or JPEG), a different picture does not.
+both images are reduced to `THUMB_SIDE`-pixel thumbnails (uniform-colour borders stripped first,
+then squashed to a square like the detector's input) and the query is aligned to the reference:
+
+1. **Starts.** The query is tried in the 8 orientations of the square (quarter turns, mirrored or
+   not) and at 3 scales (the whole reference, or a window of 80% or 65% of its side placed by
+   normalised cross-correlation, ``cv2.matchTemplate``); the `starts` best by correlation go on,
+   and the whole unturned query and its mirror image always do.
+2. **Refinement.** Each start is refined with OpenCV's enhanced correlation coefficient
+   maximisation (Evangelidis and Psarakis, "Parametric image alignment using enhanced correlation
+   coefficient maximization", PAMI 2008; ``cv2.findTransformECC``, affine motion). The start and
+   its refinement are both kept as candidate alignments.
+3. **Plausibility.** An alignment counts only when it is the shape of a copy: a scale within
+   [1/`max_scale`, `max_scale`], at least `min_overlap` of the reference covered, and an anisotropy
+   (ratio of singular values) of at most `max_anisotropy` when the stretch runs along the image axes
+   (within `max_axis_offset_deg`, before or after the rotation: a crop of another aspect ratio, or an
+   aspect change, squashed to the square thumbnail), else at most `max_oblique_anisotropy`. An affine warp is free to map one straight edge
+   onto any other, so without these limits two unrelated two-tone images "align" with a correlation
+   near 1 (measured in docs/verification.md).
+4. **Verdict.** The gray-level Pearson correlation of the aligned pixels (invariant to brightness and
+   contrast, so grayscale copies pass) must reach `min_correlation`. When the query has colour
+   (mean channel spread at least `min_chroma`; a gray query may be a grayscale copy), the colours
+   must agree too: the mean absolute RGB difference after one gain and offset shared by the
+   channels, over all aligned pixels and over the reference's quarter least like its background
+   (a shape on a plain background is mostly background), is at most `max_colour_difference`
+   (a brightness change passes, a different hue of the same layout does not). The best plausible
+   alignment is reported.
 
 The same check gives a second look to pairs that keypoint geometry rejected although their global
 similarity is high (at least ``rescue_floor``): smooth or blurred copies often keep too few
 keypoint matches for a transform, while their thumbnails still align exactly.
 
-Thumbnails are squashed to a square (like the detector's input), ``uint8`` RGB, 12 KB each.
+Thumbnails are ``uint8`` RGB, 12 KB each.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -27,16 +49,24 @@ import numpy as np
 from PIL import Image
 
 THUMB_SIDE = 64
+THUMBNAIL_FORMAT = "borders-stripped-v2"  # what `thumbnail` stores; a folder written otherwise is rebuilt
+WINDOW_SCALES = (1.0, 0.8, 0.65)
 
 
 @dataclass(frozen=True)
 class DenseConfig:
-    """ECC settings and the correlation a copy must reach after alignment."""
+    """Alignment starts, ECC settings, the plausible shapes of a copy and the correlation it must reach."""
 
-    min_correlation: float = 0.9
-    max_difference: float = 0.08  # mean absolute colour difference of the aligned pixels, on a 0-1 scale
-    min_overlap: float = 0.5  # the aligned query must cover this share of the reference thumbnail
+    min_correlation: float = 0.98
+    min_overlap: float = 0.3  # the aligned query must cover this share of the reference thumbnail
+    max_anisotropy: float = 1.45  # a stretch along the image axes (a crop or aspect change, squashed)
+    max_oblique_anisotropy: float = 1.15  # a stretch in any other direction
+    max_axis_offset_deg: float = 10.0
+    max_scale: float = 2.0
+    max_colour_difference: float = 0.06  # two colour images: mean RGB difference after a shared gain and offset
+    min_chroma: float = 0.04  # below this mean channel spread an image counts as gray
     rescue_floor: float = 0.8  # geometrically rejected pairs at or above this global similarity get a second look
+    starts: int = 3
     iterations: int = 60
     epsilon: float = 1e-4
     blur: int = 5
@@ -46,72 +76,200 @@ class DenseConfig:
             raise ValueError(f"DenseConfig.min_correlation must be in (-1, 1), got {self.min_correlation}")
         if not 0.0 < self.min_overlap <= 1.0:
             raise ValueError(f"DenseConfig.min_overlap must be in (0, 1], got {self.min_overlap}")
+        if not 1.0 <= self.max_oblique_anisotropy <= self.max_anisotropy or self.max_scale <= 1.0:
+            raise ValueError("DenseConfig needs 1 <= max_oblique_anisotropy <= max_anisotropy and max_scale > 1")
+        if self.starts < 1:
+            raise ValueError(f"DenseConfig.starts must be at least 1, got {self.starts}")
 
 
 @dataclass(frozen=True)
 class DenseResult:
-    """Correlation and mean colour difference of the aligned pixels, mirror used or not, and the overlap."""
+    """The best plausible alignment: gray correlation, overlap, orientation (quarter turns, mirrored) and shape."""
 
     correlation: float
-    difference: float
     mirrored: bool
     overlap: float
+    quarter_turns: int = 0
+    scale: float = math.nan
+    anisotropy: float = math.nan
+    colour_difference: float = math.nan  # nan when the query is (nearly) gray: only the gray levels are compared
 
     def passes(self, config: DenseConfig) -> bool:
-        """True when the aligned images agree like a copy: same structure (correlation) and same colours."""
-        return (self.correlation >= config.min_correlation and self.difference <= config.max_difference
-                and self.overlap >= config.min_overlap)
+        """True when a plausible alignment makes the gray levels (and, for a colour query, the colours) agree."""
+        colours_agree = math.isnan(self.colour_difference) or self.colour_difference <= config.max_colour_difference
+        return self.correlation >= config.min_correlation and self.overlap >= config.min_overlap and colours_agree
+
+
+NO_ALIGNMENT = DenseResult(-1.0, False, 0.0)
+
+
+def strip_border(pixels: np.ndarray, tolerance: float = 3.0, step: float = 12.0, min_keep: float = 0.3) -> np.ndarray:
+    """`pixels` (H, W, 3) without uniform-colour bands along its edges (a padded border), if any.
+
+    From each edge, lines are stripped while they stay within `tolerance` (largest absolute
+    difference, 0-255) of the edge line's mean colour; the band counts as a border only when the
+    first line after it differs from that colour by at least `step` on average (a padded border ends
+    in a step, a smooth sky or wall does not). When less than `min_keep` of a side would remain, the
+    image is returned unchanged.
+    """
+    a = pixels.astype(np.int16)
+    h, w = a.shape[:2]
+
+    def depth(lines: np.ndarray) -> int:
+        colour = lines[0].mean(axis=0)
+        n = 0
+        while n < len(lines) and np.abs(lines[n] - colour).max() <= tolerance:
+            n += 1
+        if n == 0 or n == len(lines) or np.abs(lines[n] - colour).mean() < step:
+            return 0
+        return n
+
+    columns = a.transpose(1, 0, 2)
+    top, bottom, left, right = depth(a), depth(a[::-1]), depth(columns), depth(columns[::-1])
+    if h - top - bottom < min_keep * h or w - left - right < min_keep * w:
+        return pixels
+    return pixels[top:h - bottom, left:w - right]
 
 
 def thumbnail(image: Image.Image) -> np.ndarray:
-    """(THUMB_SIDE, THUMB_SIDE, 3) uint8 RGB thumbnail, squashed to a square."""
-    return np.asarray(image.convert("RGB").resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR), dtype=np.uint8)
+    """(THUMB_SIDE, THUMB_SIDE, 3) uint8 RGB thumbnail: uniform borders stripped, squashed to a square."""
+    pixels = strip_border(np.asarray(image.convert("RGB")))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR),
+                      dtype=np.uint8)
 
 
-def _correlation(aligned: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float:
-    """Mean over the colour channels of the Pearson correlation on the masked pixels."""
-    values = []
-    for channel in range(3):
-        a, b = aligned[..., channel][mask], reference[..., channel][mask]
-        a, b = a - a.mean(), b - b.mean()
-        denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
-        # a flat channel on both sides agrees perfectly; flat on one side only does not
-        values.append(1.0 if denominator == 0 and a.std() == b.std() == 0 else (float((a * b).sum()) / denominator if denominator else 0.0))
-    return float(np.mean(values))
+def _gray(pixels: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(pixels.astype(np.float32) / 255.0, cv2.COLOR_RGB2GRAY)
 
 
-def _align(query: np.ndarray, reference: np.ndarray, config: DenseConfig) -> tuple[float, float, float]:
-    """(correlation, colour difference, overlap) of the query aligned to the reference (-1, 1, 0 when ECC fails)."""
-    q = query.astype(np.float32) / 255.0
-    r = reference.astype(np.float32) / 255.0
-    q_gray, r_gray = cv2.cvtColor(q, cv2.COLOR_RGB2GRAY), cv2.cvtColor(r, cv2.COLOR_RGB2GRAY)
-    warp = np.eye(2, 3, dtype=np.float32)
-    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, config.iterations, config.epsilon)
-    try:
-        _, warp = cv2.findTransformECC(r_gray, q_gray, warp, cv2.MOTION_AFFINE, criteria, None, config.blur)
-    except cv2.error:
-        return -1.0, 1.0, 0.0
+def _oriented(gray: np.ndarray, k: int) -> np.ndarray:
+    """Orientation k of 0..7: k % 4 quarter turns counter-clockwise, of the mirror image when k >= 4."""
+    return np.ascontiguousarray(np.rot90(gray[:, ::-1] if k >= 4 else gray, k % 4))
+
+
+def _standardised(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean()) / (x.std() + 1e-6)
+
+
+def _starts(query: np.ndarray, reference: np.ndarray, count: int) -> list[tuple[int, np.ndarray]]:
+    """The `count` best (orientation, warp) starts by normalised cross-correlation of blurred thumbnails."""
+    side = reference.shape[0]
+    blurred_reference = cv2.GaussianBlur(reference, (5, 5), 0)
+    found = []
+    for k in range(8):
+        q = cv2.GaussianBlur(_oriented(query, k), (5, 5), 0)
+        for scale in WINDOW_SCALES:
+            n = max(8, int(round(side * scale)))
+            if n == side:
+                ncc, (x, y) = float((_standardised(q) * _standardised(blurred_reference)).mean()), (0, 0)
+            else:
+                small = cv2.resize(q, (n, n), interpolation=cv2.INTER_AREA)
+                _, ncc, _, (x, y) = cv2.minMaxLoc(cv2.matchTemplate(blurred_reference, small, cv2.TM_CCOEFF_NORMED))
+            f = side / n  # the warp maps reference pixels to query pixels, as ECC's does
+            found.append((float(ncc), k, np.array([[f, 0, -x * f], [0, f, -y * f]], np.float32)))
+    found.sort(key=lambda item: -item[0])
+    chosen = [(k, warp) for _, k, warp in found[:count]]
+    for k in (0, 4):  # the unturned query and its mirror image, whole, are always tried
+        if not any(j == k and warp[0, 0] == 1.0 for j, warp in chosen):
+            chosen.append((k, np.eye(2, 3, dtype=np.float32)))
+    return chosen
+
+
+def _axis_offset_deg(vector: np.ndarray) -> float:
+    """How far (degrees, 0-45) a direction lies from the nearest image axis."""
+    angle = math.degrees(math.atan2(float(vector[1]), float(vector[0]))) % 90.0
+    return min(angle, 90.0 - angle)
+
+
+def _shape(warp: np.ndarray) -> tuple[float, float, float]:
+    """(scale, anisotropy, axis offset) of a warp's linear part.
+
+    The axis offset is how far the stretch directions lie from the image axes, before or after the
+    rotation (the smaller of the two): an aspect change of a copy stretches along the image axes.
+    """
+    u, singular, vt = np.linalg.svd(warp[:, :2].astype(np.float64))
+    offset = min(_axis_offset_deg(u[:, 0]), _axis_offset_deg(vt[0]))
+    return float(math.sqrt(singular[0] * singular[1])), float(singular[0] / max(singular[1], 1e-12)), offset
+
+
+def plausible(scale: float, anisotropy: float, axis_offset: float, config: "DenseConfig") -> bool:
+    """Whether an alignment has the shape of a copy: bounded scale; stretched only along the image axes."""
+    if not 1.0 / config.max_scale <= scale <= config.max_scale:
+        return False
+    limit = config.max_anisotropy if axis_offset <= config.max_axis_offset_deg else config.max_oblique_anisotropy
+    return anisotropy <= limit
+
+
+def _measure(query: np.ndarray, reference: np.ndarray, warp: np.ndarray) -> tuple[float, float]:
+    """(gray correlation, overlap) of the query warped onto the reference."""
     size = (reference.shape[1], reference.shape[0])
     flags = cv2.INTER_LINEAR + cv2.WARP_INVERSE_MAP
-    aligned = cv2.warpAffine(q, warp, size, flags=flags)
-    mask = cv2.warpAffine(np.ones(q.shape[:2], np.float32), warp, size, flags=flags) > 0.99
+    aligned = cv2.warpAffine(query, warp, size, flags=flags)
+    mask = cv2.warpAffine(np.ones(query.shape, np.float32), warp, size, flags=flags) > 0.99
     overlap = float(mask.mean())
-    if overlap == 0.0:
-        return -1.0, 1.0, 0.0
-    return _correlation(aligned, r, mask), float(np.abs(aligned[mask] - r[mask]).mean()), overlap
+    a, b = aligned[mask], reference[mask]
+    if len(a) < 16 or a.std() < 1e-6 or b.std() < 1e-6:
+        return (1.0 if len(a) >= 16 and a.std() < 1e-6 and b.std() < 1e-6 else 0.0), overlap
+    return float(np.corrcoef(a, b)[0, 1]), overlap
+
+
+def _refined(query: np.ndarray, reference: np.ndarray, warp: np.ndarray, config: DenseConfig) -> np.ndarray | None:
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, config.iterations, config.epsilon)
+    try:
+        _, out = cv2.findTransformECC(reference, query, warp.copy(), cv2.MOTION_AFFINE, criteria, None, config.blur)
+    except cv2.error:
+        return None
+    return out
 
 
 def dense_check(query: np.ndarray, reference: np.ndarray, config: DenseConfig = DenseConfig()) -> DenseResult:
-    """Align the query thumbnail (and its mirror image) to the reference thumbnail; keep the better."""
+    """Align the query thumbnail to the reference thumbnail (orientations, windows, ECC); the best plausible alignment."""
     cv2.setNumThreads(1)
-    correlation, difference, overlap = _align(query, reference, config)
-    best = DenseResult(correlation, difference, False, overlap)
-    if not best.passes(config):
-        correlation, difference, overlap = _align(query[:, ::-1].copy(), reference, config)
-        mirrored = DenseResult(correlation, difference, True, overlap)
-        if mirrored.passes(config) or (correlation - difference) > (best.correlation - best.difference):
-            best = mirrored
-    return best
+    q_gray, r_gray = _gray(query), _gray(reference)
+    best, best_warp = NO_ALIGNMENT, None
+    for k, start in _starts(q_gray, r_gray, config.starts):
+        oriented = _oriented(q_gray, k)
+        refined = _refined(oriented, r_gray, start, config)
+        for warp in [start] + ([refined] if refined is not None else []):
+            scale, anisotropy, axis_offset = _shape(warp)
+            if not plausible(scale, anisotropy, axis_offset, config):
+                continue
+            correlation, overlap = _measure(oriented, r_gray, warp)
+            if overlap < config.min_overlap:
+                continue
+            if correlation > best.correlation:
+                best = DenseResult(correlation, k >= 4, overlap, k % 4, scale, anisotropy)
+                best_warp = warp
+    if best is NO_ALIGNMENT or not _chromatic(query, config):  # a gray query may be a grayscale copy
+        return best
+    aligned_colour = _oriented(query.astype(np.float32) / 255.0, (best.quarter_turns + (4 if best.mirrored else 0)))
+    return replace(best, colour_difference=_colour_difference(aligned_colour, reference.astype(np.float32) / 255.0, best_warp))
+
+
+def _chromatic(pixels: np.ndarray, config: DenseConfig) -> bool:
+    """Whether an image has colour (mean spread of its channels, 0-1 scale, at least `config.min_chroma`)."""
+    values = pixels.astype(np.float32) / 255.0
+    return float((values.max(axis=2) - values.min(axis=2)).mean()) >= config.min_chroma
+
+
+def _colour_difference(query: np.ndarray, reference: np.ndarray, warp: np.ndarray) -> float:
+    """Mean absolute RGB difference (0-1) of the aligned pixels after one gain and offset shared by the channels.
+
+    A shared gain forgives brightness and contrast changes, not a change of hue: two pictures of one
+    layout in different colours stay apart (the demo's `colors` task is made of such pictures).
+    """
+    size = (reference.shape[1], reference.shape[0])
+    flags = cv2.INTER_LINEAR + cv2.WARP_INVERSE_MAP
+    aligned = cv2.warpAffine(np.ascontiguousarray(query), warp, size, flags=flags)
+    mask = cv2.warpAffine(np.ones(query.shape[:2], np.float32), warp, size, flags=flags) > 0.99
+    x, y = aligned[mask].ravel(), reference[mask].ravel()
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
+    residual = np.abs(design @ coefficients - y).reshape(-1, 3).mean(axis=1)
+    gray = reference[mask].mean(axis=1)
+    salient = np.abs(gray - np.median(gray))
+    salient = salient >= np.quantile(salient, 0.75)  # the reference's least background-like pixels
+    return float(max(residual.mean(), residual[salient].mean()))
 
 
 class Thumbnails:
@@ -136,14 +294,27 @@ class Thumbnails:
         return None if row is None else np.asarray(self.array[row])
 
 
-def build_thumbnails(images: Iterable[tuple[str, Image.Image]], directory: Path) -> Thumbnails:
-    """Write (once) the thumbnails of every (id, image) into `directory` and open them."""
-    from pathlib import Path
+def _format_file(directory: Path) -> Path:
+    return directory / "thumbnail_format.json"
 
+
+def _current(directory: Path) -> bool:
+    """Whether `directory` holds finished thumbnails written by this version of `thumbnail`."""
+    marker = _format_file(directory)
+    if not (directory / "thumbnail_ids.txt").is_file() or not marker.is_file():
+        return False
+    try:
+        return json.loads(marker.read_text(encoding="utf-8")) == {"format": THUMBNAIL_FORMAT, "side": THUMB_SIDE}
+    except ValueError:
+        return False
+
+
+def build_thumbnails(images: Iterable[tuple[str, Image.Image]], directory: Path) -> Thumbnails:
+    """Write (once) the thumbnails of every (id, image) into `directory` and open them; older formats are rebuilt."""
     from clip_core.atomic_files import atomic_write_text
 
     directory = Path(directory)
-    if not (directory / "thumbnail_ids.txt").is_file():
+    if not _current(directory):
         directory.mkdir(parents=True, exist_ok=True)
         ids, rows = [], []
         for item_id, image in images:
@@ -155,4 +326,5 @@ def build_thumbnails(images: Iterable[tuple[str, Image.Image]], directory: Path)
             np.save(handle, array)
         tmp.replace(directory / "thumbnails.npy")
         atomic_write_text(directory / "thumbnail_ids.txt", "".join(f"{i}\n" for i in ids))
+        atomic_write_text(_format_file(directory), json.dumps({"format": THUMBNAIL_FORMAT, "side": THUMB_SIDE}))
     return Thumbnails(directory)
