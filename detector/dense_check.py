@@ -200,12 +200,17 @@ def plausible(scale: float, anisotropy: float, axis_offset: float, config: "Dens
     return anisotropy <= limit
 
 
-def _measure(query: np.ndarray, reference: np.ndarray, warp: np.ndarray) -> tuple[float, float]:
-    """(gray correlation, overlap) of the query warped onto the reference."""
+def _warped(query: np.ndarray, reference: np.ndarray, warp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the query warped onto the reference's pixels, the mask of reference pixels it fully covers)."""
     size = (reference.shape[1], reference.shape[0])
     flags = cv2.INTER_LINEAR + cv2.WARP_INVERSE_MAP
-    aligned = cv2.warpAffine(query, warp, size, flags=flags)
-    mask = cv2.warpAffine(np.ones(query.shape, np.float32), warp, size, flags=flags) > 0.99
+    aligned = cv2.warpAffine(np.ascontiguousarray(query), warp, size, flags=flags)
+    return aligned, cv2.warpAffine(np.ones(query.shape[:2], np.float32), warp, size, flags=flags) > 0.99
+
+
+def _measure(query: np.ndarray, reference: np.ndarray, warp: np.ndarray) -> tuple[float, float]:
+    """(gray correlation, overlap) of the query warped onto the reference."""
+    aligned, mask = _warped(query, reference, warp)
     overlap = float(mask.mean())
     a, b = aligned[mask], reference[mask]
     if len(a) < 16 or a.std() < 1e-6 or b.std() < 1e-6:
@@ -242,7 +247,7 @@ def dense_check(query: np.ndarray, reference: np.ndarray, config: DenseConfig = 
                 best_warp = warp
     if best is NO_ALIGNMENT or not _chromatic(query, config):  # a gray query may be a grayscale copy
         return best
-    aligned_colour = _oriented(query.astype(np.float32) / 255.0, (best.quarter_turns + (4 if best.mirrored else 0)))
+    aligned_colour = _oriented(query.astype(np.float32) / 255.0, best.quarter_turns + (4 if best.mirrored else 0))
     return replace(best, colour_difference=_colour_difference(aligned_colour, reference.astype(np.float32) / 255.0, best_warp))
 
 
@@ -258,10 +263,7 @@ def _colour_difference(query: np.ndarray, reference: np.ndarray, warp: np.ndarra
     A shared gain forgives brightness and contrast changes, not a change of hue: two pictures of one
     layout in different colours stay apart (the demo's `colors` task is made of such pictures).
     """
-    size = (reference.shape[1], reference.shape[0])
-    flags = cv2.INTER_LINEAR + cv2.WARP_INVERSE_MAP
-    aligned = cv2.warpAffine(np.ascontiguousarray(query), warp, size, flags=flags)
-    mask = cv2.warpAffine(np.ones(query.shape[:2], np.float32), warp, size, flags=flags) > 0.99
+    aligned, mask = _warped(query, reference, warp)
     x, y = aligned[mask].ravel(), reference[mask].ravel()
     design = np.stack([x, np.ones_like(x)], axis=1)
     coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
