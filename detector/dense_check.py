@@ -48,6 +48,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from detector.borders import strip_border
+
 THUMB_SIDE = 64
 THUMBNAIL_FORMAT = "borders-stripped-v2"  # what `thumbnail` stores; a folder written otherwise is rebuilt
 WINDOW_SCALES = (1.0, 0.8, 0.65)
@@ -66,6 +68,8 @@ class DenseConfig:
     max_colour_difference: float = 0.06  # two colour images: mean RGB difference after a shared gain and offset
     min_chroma: float = 0.04  # below this mean channel spread an image counts as gray
     rescue_floor: float = 0.8  # geometrically rejected pairs at or above this global similarity get a second look
+    min_similarity: float = 0.7  # a dense agreement below this global similarity is not a copy (rejected)...
+    exact_strength: float = 0.9  # ...unless it is exact: strength at least this (correlation ~0.998 over 90%)
     starts: int = 3
     iterations: int = 60
     epsilon: float = 1e-4
@@ -80,6 +84,10 @@ class DenseConfig:
             raise ValueError("DenseConfig needs 1 <= max_oblique_anisotropy <= max_anisotropy and max_scale > 1")
         if self.starts < 1:
             raise ValueError(f"DenseConfig.starts must be at least 1, got {self.starts}")
+        if not 0.0 < self.exact_strength <= 1.0:
+            raise ValueError(f"DenseConfig.exact_strength must be in (0, 1], got {self.exact_strength}")
+        if not (-1.0 <= self.min_similarity <= 1.0 and -1.0 <= self.rescue_floor <= 1.0):
+            raise ValueError(f"DenseConfig.min_similarity and rescue_floor must be in [-1, 1], got {self.min_similarity}, {self.rescue_floor}")
 
 
 @dataclass(frozen=True)
@@ -99,36 +107,23 @@ class DenseResult:
         colours_agree = math.isnan(self.colour_difference) or self.colour_difference <= config.max_colour_difference
         return self.correlation >= config.min_correlation and self.overlap >= config.min_overlap and colours_agree
 
+    def strength(self, config: DenseConfig) -> float:
+        """Agreement in [0, 1] (the dense counterpart of a verification score): correlation margin x overlap.
+
+        The margin is how far the correlation lies between `min_correlation` (0) and 1 (1); a copy
+        aligns almost exactly over most of the reference, a lookalike just passes over a window.
+        """
+        margin = (self.correlation - config.min_correlation) / (1.0 - config.min_correlation)
+        return float(np.clip(margin, 0.0, 1.0) * np.clip(self.overlap, 0.0, 1.0))
+
+    def is_copy(self, config: DenseConfig, similarity: float) -> bool:
+        """Whether the alignment decides a copy: it passes, and the global similarity reaches the dense floor or it is exact."""
+        if not self.passes(config):
+            return False
+        return similarity >= config.min_similarity or self.strength(config) >= config.exact_strength
+
 
 NO_ALIGNMENT = DenseResult(-1.0, False, 0.0)
-
-
-def strip_border(pixels: np.ndarray, tolerance: float = 3.0, step: float = 12.0, min_keep: float = 0.3) -> np.ndarray:
-    """`pixels` (H, W, 3) without uniform-colour bands along its edges (a padded border), if any.
-
-    From each edge, lines are stripped while they stay within `tolerance` (largest absolute
-    difference, 0-255) of the edge line's mean colour; the band counts as a border only when the
-    first line after it differs from that colour by at least `step` on average (a padded border ends
-    in a step, a smooth sky or wall does not). When less than `min_keep` of a side would remain, the
-    image is returned unchanged.
-    """
-    a = pixels.astype(np.int16)
-    h, w = a.shape[:2]
-
-    def depth(lines: np.ndarray) -> int:
-        colour = lines[0].mean(axis=0)
-        n = 0
-        while n < len(lines) and np.abs(lines[n] - colour).max() <= tolerance:
-            n += 1
-        if n == 0 or n == len(lines) or np.abs(lines[n] - colour).mean() < step:
-            return 0
-        return n
-
-    columns = a.transpose(1, 0, 2)
-    top, bottom, left, right = depth(a), depth(a[::-1]), depth(columns), depth(columns[::-1])
-    if h - top - bottom < min_keep * h or w - left - right < min_keep * w:
-        return pixels
-    return pixels[top:h - bottom, left:w - right]
 
 
 def thumbnail(image: Image.Image) -> np.ndarray:

@@ -9,9 +9,11 @@ image is unreadable or has no stored features, are scored from the global simila
 
 Statuses: ``verified`` (a consistent transform on enough well-spread inliers); ``dense`` (too few
 keypoints, or rejected by geometry at a high global similarity, but the dense check of
-detector/dense_check.py aligns the two thumbnails like a copy: counted as verified); ``rejected``
-(no consistent geometry and no dense agreement); ``fallback`` (too few keypoints and no thumbnails
-to check: the global similarity decides); ``unverified`` (not checked).
+detector/dense_check.py aligns the two thumbnails like a copy: counted as verified, its strength
+standing in for the verification score); ``rejected`` (no consistent geometry and no dense
+agreement, or a dense agreement at a global similarity below the dense floor
+``DenseConfig.min_similarity``); ``fallback`` (too few keypoints and no thumbnails to check: the
+global similarity decides); ``unverified`` (not checked).
 
 Used by `clip-audit detector match` (``matches.csv``, the ISC 2021 matching-track format),
 `clip-audit detector eval` (µAP of the global and the two-stage score in one run) and, per streamed
@@ -140,17 +142,26 @@ class PairVerifier:
                          int(result.inliers), bool(result.mirrored), result.status)
 
     def dense(self, query: QueryFeatures, reference_id: str, similarity: float) -> PairScore | None:
-        """A keypoint-poor pair decided by the dense check (None when a thumbnail is missing)."""
+        """A keypoint-poor pair decided by the dense check (None when a thumbnail is missing).
+
+        An alignment counts as a copy only at a global similarity of at least the dense floor
+        (`DenseConfig.min_similarity`), or when it is exact (`DenseConfig.exact_strength`): among flat
+        images of one kind a lookalike can align nearly as well as a copy, and the global similarity
+        tells them apart (docs/verification.md). Otherwise the pair is rejected, its alignment
+        strength still ranking it among the rejected pairs.
+        """
         reference = self.thumbnails(reference_id) if self.thumbnails is not None else None
         mine = query.thumbnail()
         if reference is None or mine is None:
             return None
+        rule, config = self.config.rule, self.config.dense
         self.dense_checks += 1
-        result = dense_check(mine, reference, self.config.dense)
-        status = "dense" if result.passes(self.config.dense) else "rejected"
-        # scored as a verified pair without inliers, or as a rejected one
-        score = self.config.rule.scores(np.array([similarity]), np.array(["verified" if status == "dense" else "rejected"]),
-                                        np.array([0]), np.array([0.0]))[0]
+        result = dense_check(mine, reference, config)
+        aligned = result.passes(config)
+        status = "dense" if result.is_copy(config, similarity) else "rejected"
+        # scored as a verified (or rejected) pair whose verification score is the dense agreement
+        score = rule.scores(np.array([similarity]), np.array(["verified" if status == "dense" else "rejected"]),
+                            np.array([0]), np.array([result.strength(config) if aligned else 0.0]))[0]
         return PairScore(reference_id, float(similarity), float(score), 0, bool(result.mirrored), status)
 
     def score_query(self, image: Image.Image | None, candidates: Sequence[tuple[str, float]]) -> list[PairScore]:

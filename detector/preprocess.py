@@ -1,4 +1,4 @@
-"""Inference preprocessing: squash-resize to a square, ImageNet normalisation, batching."""
+"""Inference preprocessing: uniform borders stripped, squash-resize to a square, ImageNet normalisation, batching."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -7,13 +7,20 @@ import numpy as np
 import torch
 from PIL import Image
 
+from detector.borders import strip_image_border
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def image_to_uint8(img: Image.Image, size: int) -> np.ndarray:
-    """Resize (squash, SSCD's "resize to 320x320" style) to size x size RGB, as an (H, W, 3) uint8 array."""
-    img = img if img.mode == "RGB" else img.convert("RGB")
+    """Strip a uniform border, resize (squash, SSCD's "resize to 320x320" style) to size x size RGB, as (H, W, 3) uint8.
+
+    Stripping the border (detector/borders.py) lets a padded copy reach its reference's descriptor:
+    on the copy benchmark it raised the global top-20 candidate recall of bordered copies from 0.85
+    to 1.00 (docs/benchmarks.md).
+    """
+    img = strip_image_border(img)
     if img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
     return np.asarray(img, dtype=np.uint8)

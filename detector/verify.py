@@ -74,6 +74,8 @@ class VerifyConfig:
     min_coverage: float = 0.02
     min_inliers: int = 10
     half_inliers: float = 20.0
+    repeated_distance: float = 0.42  # an inlier whose reference keypoint has a twin this close is on a repeated pattern
+    repeated_min_inliers: int = 40  # a pair whose median inlier is on a repeated pattern needs this many inliers
 
     def __post_init__(self) -> None:
         if self.max_side < 32:
@@ -88,6 +90,8 @@ class VerifyConfig:
             raise ValueError("VerifyConfig needs max_scale > 1 and max_anisotropy >= 1")
         if self.half_inliers <= 0:
             raise ValueError(f"VerifyConfig.half_inliers must be positive, got {self.half_inliers}")
+        if self.repeated_distance < 0 or self.repeated_min_inliers < 0:
+            raise ValueError("VerifyConfig.repeated_distance and repeated_min_inliers must be >= 0 (0 turns the rule off)")
 
     def to_dict(self) -> dict:
         """All fields as a JSON-friendly dict."""
@@ -345,6 +349,23 @@ def mutual_ratio_matches(query: LocalFeatures, reference: LocalFeatures, ratio: 
     return np.stack([rows[keep], best_r[keep]], axis=1)
 
 
+def twin_distances(features: LocalFeatures, indices: np.ndarray, min_separation: float = 3.0) -> np.ndarray:
+    """RootSIFT distance from each chosen keypoint to its nearest twin elsewhere in the same image.
+
+    Twins closer than `min_separation` pixels (the same spot at another orientation) do not count.
+    On a repeated pattern (woven cloth, tiles, a symmetric facade) every element has a near twin, so
+    a shift by one period still matches: the failure the ratio test does not catch on small images.
+    """
+    if len(features) < 2 or len(indices) == 0:
+        return np.full(len(indices), np.inf)
+    d = features.descriptors.astype(np.float32) / DESCRIPTOR_SCALE
+    chosen = d[indices]
+    d2 = (chosen * chosen).sum(1)[:, None] + (d * d).sum(1)[None, :] - 2.0 * (chosen @ d.T)
+    apart = np.linalg.norm(features.points[indices][:, None, :] - features.points[None, :, :], axis=2) >= min_separation
+    d2 = np.where(apart, d2, np.inf)
+    return np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+
+
 def _distinct(query_pts: np.ndarray, reference_pts: np.ndarray, cell: float) -> np.ndarray:
     """Indices of points that occupy a query cell and a reference cell no earlier point occupies."""
     seen_q, seen_r, keep = set(), set(), []
@@ -412,6 +433,11 @@ def _verify_one(query: LocalFeatures, reference: LocalFeatures, config: VerifyCo
     cover_r = _coverage(r_in, reference.width, reference.height)
     if min(cover_q, cover_r) < config.min_coverage:
         return _outcome("rejected", config, f"inliers cover {min(cover_q, cover_r):.1%}", **geometry)
+    if len(keep) < config.repeated_min_inliers:
+        twins = float(np.median(twin_distances(reference, pairs[inlier][keep, 1])))
+        if twins < config.repeated_distance:
+            return _outcome("rejected", config, f"inliers on a repeated pattern (median twin distance {twins:.2f})",
+                            inliers=len(keep), **geometry)
     if mirrored:  # report query points in the (unmirrored) query image's pixels, the rotation as the query shows it
         q_in = np.stack([query.width - 1 - q_in[:, 0], q_in[:, 1]], axis=1).astype(np.float32)
         rotation = -rotation

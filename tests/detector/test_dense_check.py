@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 from detector.dense_check import (
-    THUMB_SIDE, DenseConfig, Thumbnails, build_thumbnails, dense_check, strip_border, thumbnail,
+    THUMB_SIDE, DenseConfig, DenseResult, Thumbnails, build_thumbnails, dense_check, thumbnail,
 )
 
 CONFIG = DenseConfig()
@@ -111,15 +111,6 @@ def test_blank_images_agree_only_with_blank_images():
     assert not check(smooth_scene(1), blank).passes(CONFIG)
 
 
-def test_strip_border_removes_padding_and_keeps_unpadded_images():
-    original = np.asarray(smooth_scene(4))
-    padded = np.asarray(ImageOps.expand(Image.fromarray(original), border=(7, 3, 11, 5), fill=(250, 0, 0)))
-    assert strip_border(padded).shape == original.shape
-    assert strip_border(original).shape == original.shape
-    flat = np.full((50, 50, 3), 128, np.uint8)
-    assert strip_border(flat).shape == flat.shape  # nothing would remain: unchanged
-
-
 def test_config_validation():
     with pytest.raises(ValueError):
         DenseConfig(min_correlation=1.0)
@@ -153,3 +144,34 @@ def test_one_layout_in_another_colour_is_not_a_copy():
     assert result.correlation > 0.9 and result.colour_difference > CONFIG.max_colour_difference
     assert not result.passes(CONFIG)
     assert check(ImageOps.grayscale(original).convert("RGB"), original).passes(CONFIG)  # gray: gray levels only
+
+
+def test_strength_grows_with_correlation_and_overlap():
+    weak, strong = DenseResult(0.985, False, 0.5), DenseResult(0.999, False, 0.5)
+    assert 0.0 < weak.strength(CONFIG) < strong.strength(CONFIG) <= 1.0
+    assert DenseResult(0.999, False, 1.0).strength(CONFIG) > strong.strength(CONFIG)
+    assert DenseResult(0.9, False, 1.0).strength(CONFIG) == 0.0
+
+
+def test_a_dense_agreement_below_the_dense_floor_is_rejected_but_ranked():
+    """Among flat images of one kind a lookalike aligns like a copy; a low global similarity decides,
+    unless the alignment is exact."""
+    from detector.match import PairVerifier, QueryFeatures, TwoStageConfig
+    from detector.verify import DEFAULT_SCORE_THRESHOLD
+
+    reference, other = smooth_scene(21), smooth_scene(22)
+    thumbs = {"ref": thumbnail(reference), "other": thumbnail(other)}
+    verifier = PairVerifier(lambda _: None, TwoStageConfig(), thumbs.get)
+    below = CONFIG.min_similarity - 0.1
+    cropped = QueryFeatures(COPIES["crop 60%"](reference), TwoStageConfig().features)  # aligns, but over 64% only
+    high, low = verifier.dense(cropped, "ref", 0.9), verifier.dense(cropped, "ref", below)
+    unrelated = verifier.dense(cropped, "other", below)
+    assert high.status == "dense" and high.score > DEFAULT_SCORE_THRESHOLD
+    assert low.status == "rejected" and low.score < DEFAULT_SCORE_THRESHOLD
+    assert unrelated.status == "rejected" and unrelated.score < low.score  # the alignment still ranks it
+    exact = verifier.dense(QueryFeatures(COPIES["rotate 90"](reference), TwoStageConfig().features), "ref", below)
+    assert exact.status == "dense"  # an exact alignment counts at any global similarity
+    compressed = QueryFeatures(COPIES["jpeg"](reference), TwoStageConfig().features)  # strength about 0.8
+    assert verifier.dense(compressed, "ref", below).status == "rejected"
+    lenient = PairVerifier(lambda _: None, TwoStageConfig(dense=DenseConfig(exact_strength=0.75)), thumbs.get)
+    assert lenient.dense(compressed, "ref", below).status == "dense"

@@ -127,3 +127,4 @@ def test_pairs_below_the_floor_or_without_features_are_scored_globally() -> None
     assert below.status == missing.status == "unverified" and below.inliers == 0
     assert checked.status == "verified" and checked.score > missing.score
     assert verifier.verified_pairs == 1
+
