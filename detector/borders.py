@@ -3,6 +3,8 @@
 A padded border is not content: a copy with a wide frame squashed to the detector's square input
 loses resolution and gains a frame its reference lacks. The global descriptor (detector/preprocess.py)
 and the dense check's thumbnails (detector/dense_check.py) both see images with their borders stripped.
+Run settings record it (`detector.preprocess.PREPROCESS_FORMAT` in the detector fingerprint), so an
+overlap or embed run begun before the change is not resumed with descriptors of another kind.
 """
 from __future__ import annotations
 

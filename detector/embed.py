@@ -236,8 +236,10 @@ def _run_identity(images: str, detector_spec: str, model: Detector) -> dict[str,
 
 
 def detector_fingerprint(model: Detector) -> dict[str, Any]:
-    """What identifies a detector's descriptors: the sha256 of its weights and its configuration."""
-    return {"sha256": module_sha256(model), "config": model.config.to_dict()}
+    """What identifies a detector's descriptors: the sha256 of its weights, its configuration and the preprocessing."""
+    from detector.preprocess import PREPROCESS_FORMAT
+
+    return {"sha256": module_sha256(model), "config": model.config.to_dict(), "preprocess": PREPROCESS_FORMAT}
 
 
 def embed_settings(images: str, model: Detector, config: EmbedConfig) -> RunSettings:

@@ -9,6 +9,7 @@ from PIL import Image
 
 from detector.borders import strip_image_border
 
+PREPROCESS_FORMAT = "borders-stripped-v1"  # recorded with descriptors: a run resumed across a change is refused
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

@@ -42,8 +42,9 @@ def test_demo_writes_every_stage_and_the_contamination_table(demo_run) -> None:
     default = summary["at_default_threshold"]
     assert default["thresholds"]["counts"]["rule"] == "detector_default"
     # the two-stage default path on the synthetic world: close to the planted share, not the whole set
-    assert abs(default["overlap_fraction"] - default["planted_fraction"]) <= 0.1, default
-    assert default["detection_recall"] >= 0.7 and default["detection_precision"] >= 0.7, default
+    # issue 12's goal for the default path on the demo's synthetic world: within 3 points of the planted fraction
+    assert abs(default["overlap_fraction"] - default["planted_fraction"]) <= 0.03, default
+    assert default["detection_recall"] >= 0.8 and default["detection_precision"] >= 0.8, default
     assert set(summary["probes"]) == {"fairface", "denigration", "class-design", "labels", "surveillance", "identity"}
     predictions = pd.read_csv(out / "predictions" / "counts.csv")
     assert list(predictions.columns) == ["id", "prediction", "label", "correct"]
