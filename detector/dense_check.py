@@ -30,6 +30,11 @@ then squashed to a square like the detector's input) and the query is aligned to
    (a brightness change passes, a different hue of the same layout does not). The best plausible
    alignment is reported.
 
+An alignment decides a copy (`DenseResult.is_copy`) only when the pair's global similarity reaches
+the dense floor `min_similarity`, or when the alignment is exact (`DenseResult.strength`, the
+correlation margin times the overlap, at least `exact_strength`): among flat images of one kind a
+lookalike aligns nearly as well as a copy, and the global similarity tells them apart.
+
 The same check gives a second look to pairs that keypoint geometry rejected although their global
 similarity is high (at least ``rescue_floor``): smooth or blurred copies often keep too few
 keypoint matches for a transform, while their thumbnails still align exactly.

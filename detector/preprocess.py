@@ -18,7 +18,7 @@ def image_to_uint8(img: Image.Image, size: int) -> np.ndarray:
     """Strip a uniform border, resize (squash, SSCD's "resize to 320x320" style) to size x size RGB, as (H, W, 3) uint8.
 
     Stripping the border (detector/borders.py) lets a padded copy reach its reference's descriptor:
-    on the copy benchmark it raised the global top-20 candidate recall of bordered copies from 0.85
+    on the copy benchmark it raised the global top-20 candidate recall of bordered copies from 0.83
     to 1.00 (docs/benchmarks.md).
     """
     img = strip_image_border(img)

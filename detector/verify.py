@@ -16,7 +16,9 @@ anisotropy above ``max_anisotropy``), and otherwise only inliers on distinct loc
 ``cell`` pixels, on both sides) are counted; the survivors must also spread in two dimensions
 (``min_spread``: the smaller singular value of the centred inlier coordinates, as a fraction of the
 longest side; this rejects matches along one edge, line or border) and their convex hull must
-cover ``min_coverage`` of each image. Keypoints within ``border_margin`` pixels of the image edge
+cover ``min_coverage`` of each image. Fewer than ``repeated_min_inliers`` survivors whose median
+reference keypoint has a near twin elsewhere in the reference (``twin_distances`` below
+``repeated_distance``) lie on a repeated pattern and do not count. Keypoints within ``border_margin`` pixels of the image edge
 are dropped at extraction. What these checks remove is measured in `bench/verify_calibration.py`
 and docs/verification.md.
 
