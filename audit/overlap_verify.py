@@ -25,6 +25,7 @@ from audit.overlap_run import similarity_as_score
 from audit.overlap_search import MATCH_COLUMNS, NEIGHBOUR_COLUMNS, EvalIndex, top_k_per_eval
 from detector.feature_store import FeatureStore
 from detector.match import UNVERIFIED, PairScore, PairVerifier, QueryFeatures, TwoStageConfig
+from detector.verify import candidate_margins
 
 SCORE_COLUMNS = ["score", "inliers", "verified", "mirrored", "status"]
 FEATURES_DIR = "local_features"
@@ -70,6 +71,18 @@ def _scored_rows(rows: list[tuple[str, str, str, PairScore]]) -> pd.DataFrame:
     ).astype({"similarity": np.float32, "score": np.float64, "inliers": np.int64, "verified": np.int8, "mirrored": np.int8})
 
 
+def item_margins(listed: list[tuple[str, str, float]], floor: float) -> list[float]:
+    """Per (dataset, eval id, g) candidate of one pre-training image: its margin over the image's other candidates in that set."""
+    margins = [0.0] * len(listed)
+    by_set: dict[str, list[int]] = {}
+    for i, (dataset, _, _) in enumerate(listed):
+        by_set.setdefault(dataset, []).append(i)
+    for rows in by_set.values():
+        for i, m in zip(rows, candidate_margins([listed[i][2] for i in rows], floor)):
+            margins[i] = float(m)
+    return margins
+
+
 class ShardVerifier:
     """Verifies the candidate pairs of one streamed shard at a time against the evaluation feature stores."""
 
@@ -113,11 +126,12 @@ class ShardVerifier:
                 seen.add(example.id)
                 self.images_decoded += 1
                 query = QueryFeatures(example.image, self.options.two_stage.features)
-                for dataset, eval_id, g in by_item[example.id]:
+                margins = item_margins(by_item[example.id], self.options.two_stage.candidate_floor)
+                for (dataset, eval_id, g), margin in zip(by_item[example.id], margins):
                     verifier = self.verifiers.get(dataset)
                     if verifier is None:
                         continue
-                    scored = verifier.score(query, eval_id, g)
+                    scored = verifier.score(query, eval_id, g, margin)
                     self.pairs_verified += int(scored.status != UNVERIFIED)
                     rows.append((example.id, dataset, eval_id, scored))
         done = {(p, d, e) for p, d, e, _ in rows}

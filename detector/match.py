@@ -36,6 +36,7 @@ from detector.verify import (
     LocalFeatures,
     ScoreRule,
     VerifyConfig,
+    candidate_margins,
     extract_with_mirror,
     verify_pair,
 )
@@ -76,6 +77,9 @@ class PairScore:
     inliers: int
     mirrored: bool
     status: str
+    margin: float = 0.0  # g minus the query's next-best candidate's (orders rejected pairs; verify.candidate_margins)
+    dense_correlation: float = float("nan")  # of the dense check's best alignment (nan: not run)
+    dense_overlap: float = float("nan")
 
     @property
     def verified(self) -> bool:
@@ -122,8 +126,11 @@ class PairVerifier:
         self.verified_pairs = 0
         self.dense_checks = 0
 
-    def score(self, query: QueryFeatures, reference_id: str, similarity: float) -> PairScore:
-        """Verify one candidate when it reaches the floor, else score it from the global similarity."""
+    def score(self, query: QueryFeatures, reference_id: str, similarity: float, margin: float = 0.0) -> PairScore:
+        """Verify one candidate when it reaches the floor, else score it from the global similarity.
+
+        `margin` (verify.candidate_margins over the query's candidates) orders the pair among the rejected ones.
+        """
         rule = self.config.rule
         if not self.config.verify or similarity < self.config.candidate_floor:
             return global_only(rule, reference_id, similarity)
@@ -135,20 +142,20 @@ class PairVerifier:
         self.verified_pairs += 1
         second_look = result.status == "fallback" or (result.status == "rejected" and similarity >= self.config.dense.rescue_floor)
         if second_look and self.thumbnails is not None:
-            dense = self.dense(query, reference_id, similarity)
+            dense = self.dense(query, reference_id, similarity, margin)
             if dense is not None:
                 return dense
-        return PairScore(reference_id, float(similarity), float(rule.score(float(similarity), result)),
-                         int(result.inliers), bool(result.mirrored), result.status)
+        return PairScore(reference_id, float(similarity), float(rule.score(float(similarity), result, margin)),
+                         int(result.inliers), bool(result.mirrored), result.status, float(margin))
 
-    def dense(self, query: QueryFeatures, reference_id: str, similarity: float) -> PairScore | None:
+    def dense(self, query: QueryFeatures, reference_id: str, similarity: float, margin: float = 0.0) -> PairScore | None:
         """A keypoint-poor pair decided by the dense check (None when a thumbnail is missing).
 
         An alignment counts as a copy only at a global similarity of at least the dense floor
         (`DenseConfig.min_similarity`), or when it is exact (`DenseConfig.exact_strength`): among flat
         images of one kind a lookalike can align nearly as well as a copy, and the global similarity
-        tells them apart (docs/verification.md). Otherwise the pair is rejected, its alignment
-        strength still ranking it among the rejected pairs.
+        tells them apart (docs/verification.md). Otherwise the pair is rejected, its alignment's
+        correlation and overlap (with the margin) still ranking it among the rejected pairs.
         """
         reference = self.thumbnails(reference_id) if self.thumbnails is not None else None
         mine = query.thumbnail()
@@ -161,13 +168,17 @@ class PairVerifier:
         status = "dense" if result.is_copy(config, similarity) else "rejected"
         # scored as a verified (or rejected) pair whose verification score is the dense agreement
         score = rule.scores(np.array([similarity]), np.array(["verified" if status == "dense" else "rejected"]),
-                            np.array([0]), np.array([result.strength(config) if aligned else 0.0]))[0]
-        return PairScore(reference_id, float(similarity), float(score), 0, bool(result.mirrored), status)
+                            np.array([0]), np.array([result.strength(config) if aligned else 0.0]), np.array([margin]),
+                            np.array([result.correlation]), np.array([result.overlap]))[0]
+        return PairScore(reference_id, float(similarity), float(score), 0, bool(result.mirrored), status, float(margin),
+                         float(result.correlation), float(result.overlap))
 
     def score_query(self, image: Image.Image | None, candidates: Sequence[tuple[str, float]]) -> list[PairScore]:
         """Score every candidate (reference id, global similarity) of one query image."""
         query = QueryFeatures(image, self.config.features)
-        return [self.score(query, reference_id, similarity) for reference_id, similarity in candidates]
+        margins = candidate_margins([similarity for _, similarity in candidates], self.config.candidate_floor)
+        return [self.score(query, reference_id, similarity, float(margin))
+                for (reference_id, similarity), margin in zip(candidates, margins)]
 
 
 def top_k_candidates(queries: np.ndarray, references: np.ndarray, k: int, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:

@@ -34,17 +34,25 @@ piecewise-linear map f that sends ``floor_similarity`` to 0, the detector's cali
 ``global_threshold`` to ``threshold`` (`DEFAULT_SCORE_THRESHOLD`) and 1 to 1. Then
 
 - not verified (``verification is None``) or "fallback": ``score = f(g)``;
-- "rejected": ``score = rejected_ceiling * (1 - w) * f(g) + rejected_ceiling * w * v``,
-  strictly below ``threshold`` whatever g is;
+- "rejected": ``score = rejected_ceiling * sigmoid(b0 + b_g g + b_c c + b_o o + b_m m)``, strictly
+  below ``threshold`` whatever g is (`RejectedRanking`): how likely a pair that failed verification
+  is a copy all the same, which orders the rejected pairs among themselves (µAP, recall at a
+  precision) without deciding any; c and o are the correlation and overlap of the dense check's
+  alignment (0 where it did not run) and m the pair's margin: g minus the global similarity of the
+  query's next-best candidate (the ISC 2021 idea of normalising a score by the query's other
+  neighbours: a copy stands out from its query's candidates, a lookalike does not);
 - "verified": ``score = threshold + (1 - threshold) * ((1 - w) * f(g) + w * v)``, strictly above it,
 
 where v is the verification score, ``inliers / (inliers + half_inliers)`` (0 with no inliers), and
-w = ``verification_weight``. The score is in [0, 1] and non-decreasing in g and in the inliers.
+w = ``verification_weight``. The score is in [0, 1] and non-decreasing in g, in the inliers and in the
+margin (the ranking's coefficients are non-negative; they are fitted on the calibration set by
+`bench/fit_rejected_ranking.py`).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -482,6 +490,45 @@ def _shipped_global_threshold() -> float:
 
 
 @dataclass(frozen=True)
+class RejectedRanking:
+    """Logistic odds that a rejected pair is a copy all the same (orders rejected pairs; decides none).
+
+    Coefficients fitted on the calibration set's rejected pairs by `bench/fit_rejected_ranking.py`
+    (2026-12-02: 8,267 rejected pairs at top-20, 64 of them copies; never on the benchmark).
+    """
+
+    intercept: float = -5.03
+    similarity: float = 3.37
+    dense_correlation: float = 0.33
+    dense_overlap: float = 1.11
+    margin: float = 18.82
+
+    def __post_init__(self) -> None:
+        for name in ("similarity", "dense_correlation", "dense_overlap", "margin"):
+            if not getattr(self, name) >= 0.0:
+                raise ValueError(f"RejectedRanking.{name} must be >= 0 (the score is non-decreasing in it), got {getattr(self, name)}")
+
+    def probability(self, g: np.ndarray, correlation: np.ndarray, overlap: np.ndarray, margin: np.ndarray) -> np.ndarray:
+        """sigmoid(intercept + similarity g + dense_correlation c + dense_overlap o + margin m), c and o clipped to [0, 1]."""
+        z = (self.intercept + self.similarity * g + self.dense_correlation * np.clip(correlation, 0.0, 1.0)
+             + self.dense_overlap * np.clip(overlap, 0.0, 1.0) + self.margin * margin)
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
+
+def candidate_margins(similarities: Sequence[float] | np.ndarray, floor: float = -1.0) -> np.ndarray:
+    """Each candidate's global similarity minus the best other candidate's of the same query (or the floor when alone)."""
+    g = np.asarray(similarities, dtype=np.float64)
+    if len(g) == 0:
+        return g
+    if len(g) == 1:
+        return g - max(floor, -1.0)
+    order = np.argsort(-g, kind="stable")
+    best, second = g[order[0]], g[order[1]]
+    others = np.where(np.arange(len(g)) == order[0], second, best)
+    return g - others
+
+
+@dataclass(frozen=True)
 class ScoreRule:
     """One documented rule: global similarity + verification -> final score in [0, 1] (see the module docstring)."""
 
@@ -490,6 +537,7 @@ class ScoreRule:
     floor_similarity: float = 0.0
     rejected_ceiling: float = 0.4
     verification_weight: float = 0.5
+    rejected: RejectedRanking = field(default_factory=RejectedRanking)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -509,9 +557,14 @@ class ScoreRule:
         return np.where(g < self.global_threshold, low, high)
 
     def scores(self, global_similarity: np.ndarray, status: np.ndarray, inliers: np.ndarray,
-               verification_score: np.ndarray) -> np.ndarray:
-        """Vectorised `score`: status is "verified", "rejected", "fallback" or "unverified" per pair."""
-        g = self.global_score(np.asarray(global_similarity, dtype=np.float64))
+               verification_score: np.ndarray, margin: np.ndarray | None = None,
+               dense_correlation: np.ndarray | None = None, dense_overlap: np.ndarray | None = None) -> np.ndarray:
+        """Vectorised `score`: status is "verified", "rejected", "fallback" or "unverified" per pair.
+
+        margin, dense_correlation and dense_overlap (0 where unknown) only order the rejected pairs.
+        """
+        raw_g = np.asarray(global_similarity, dtype=np.float64)
+        g = self.global_score(raw_g)
         status = np.asarray(status).astype(str)
         known = np.isin(status, (*STATUSES, UNVERIFIED))
         if not known.all():
@@ -522,16 +575,19 @@ class ScoreRule:
         # the inliers enter through the verification score, a non-decreasing function of them
         w = self.verification_weight
         mix = (1.0 - w) * g + w * v
+        zeros = np.zeros(len(g))
+        odds = self.rejected.probability(raw_g, *(zeros if x is None else np.nan_to_num(np.asarray(x, dtype=np.float64))
+                                                  for x in (dense_correlation, dense_overlap, margin)))
         out = np.where(status == "verified", self.threshold + (1.0 - self.threshold) * mix,
-                       np.where(status == "rejected", self.rejected_ceiling * mix, g))
+                       np.where(status == "rejected", self.rejected_ceiling * odds, g))
         return np.clip(out, 0.0, 1.0)
 
-    def score(self, global_similarity: float, verification: Verification | None) -> float:
+    def score(self, global_similarity: float, verification: Verification | None, margin: float = 0.0) -> float:
         """The final score of one pair (verification None: not verified, the global similarity decides)."""
         if verification is None:
             return float(self.scores(np.array([global_similarity]), np.array([UNVERIFIED]), np.array([0]), np.array([0.0]))[0])
         return float(self.scores(np.array([global_similarity]), np.array([verification.status]),
-                                 np.array([verification.inliers]), np.array([verification.score]))[0])
+                                 np.array([verification.inliers]), np.array([verification.score]), np.array([margin]))[0])
 
 
 DEFAULT_SCORE_RULE: ScoreRule = ScoreRule(global_threshold=_shipped_global_threshold())

@@ -128,3 +128,12 @@ def test_pairs_below_the_floor_or_without_features_are_scored_globally() -> None
     assert checked.status == "verified" and checked.score > missing.score
     assert verifier.verified_pairs == 1
 
+
+
+def test_each_candidate_carries_its_margin_over_the_querys_others() -> None:
+    tiles = photo_tiles()
+    verifier = PairVerifier({"a": extract_features(tiles[1]), "b": extract_features(tiles[2])}.get, TwoStageConfig())
+    first, second = verifier.score_query(tiles[0], [("a", 0.9), ("b", 0.6)])
+    assert first.margin == pytest.approx(0.3) and second.margin == pytest.approx(-0.3)
+    assert first.status == second.status == "rejected"  # different tiles: the margin only orders them
+    assert second.score < first.score < verifier.config.rule.rejected_ceiling
