@@ -30,6 +30,7 @@ class ReportConfig:
     composition_rows: int = 15
     max_probe_panels: int = 12
     max_rate_rows: int = 400
+    max_summary_rows: int = 60
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ def build_content(paths: ReportPaths, config: ReportConfig, step: Step = lambda 
         step(f"probe {probe.name}")
         finding = probe_finding(probe)
         content.summary.append(finding)
-        findings, spread, warnings = probe_summary_tables(probe.name, probe.summary)
+        findings, spread, warnings = probe_summary_tables(probe.name, probe.summary, config.max_summary_rows)
         content.probes.append(ProbeSection(
             name=probe.name, finding=finding,
             rates=rates_table(probe.name, probe.rates, probe.confidence, config.max_rate_rows),

@@ -38,11 +38,12 @@ def cell(value: object) -> str:
     return str(value)
 
 
-def frame_table(frame: pd.DataFrame, caption: str, columns: Sequence[str] | None = None, limit: int | None = None) -> Table:
-    """A data frame as a Table with generic cell formatting (the first `limit` rows)."""
+def frame_table(frame: pd.DataFrame, caption: str, columns: Sequence[str] | None = None, limit: int | None = None,
+                source: str = "the CSV") -> Table:
+    """A data frame as a Table with generic cell formatting (the first `limit` rows; the caption names `source`)."""
     columns = list(columns or frame.columns)
     shown = frame if limit is None else frame.head(limit)
-    note = f" (first {limit} of {len(frame)} rows; all in the CSV)" if limit is not None and len(frame) > limit else ""
+    note = f" (first {limit} of {len(frame)} rows; all in {source})" if limit is not None and len(frame) > limit else ""
     return Table(caption + note, tuple(columns), tuple(tuple(cell(v) for v in row) for row in shown[columns].itertuples(index=False)))
 
 
@@ -108,21 +109,34 @@ def rates_table(name: str, rates: pd.DataFrame, confidence: float | None, limit:
     return Table(f"{name}: rates by group (from rates.csv){note}", header, rows)
 
 
-def probe_summary_tables(name: str, summary: object) -> tuple[Table | None, Table | None, tuple[str, ...]]:
-    """summary.json as a findings table, a spread table (overall, min, max, difference, ratio) and its warnings."""
+def probe_summary_tables(name: str, summary: object, limit: int = 60) -> tuple[Table | None, Table | None, tuple[str, ...]]:
+    """summary.json as a findings table, a spread table (overall, min, max, difference, ratio) and its warnings.
+
+    Each table shows at most `limit` rows: the findings in file order, the spread entries with the largest max
+    difference first; the caption says how many the file holds (summary.json keeps every row).
+    """
     if not isinstance(summary, dict):
         return None, None, ()
     spread = summary.get("rates")
     warnings = tuple(str(w) for w in summary.get("warnings") or ())
     rest = {k: v for k, v in summary.items() if k not in ("rates", "warnings")}
-    findings = pairs_table(flatten(rest), f"{name}: findings (summary.json)") if rest else None
+    findings = None
+    if rest:
+        fields = flatten(rest)
+        note = f" (first {limit} of {len(fields)} fields; all in summary.json)" if len(fields) > limit else ""
+        findings = pairs_table(fields[:limit], f"{name}: findings (summary.json){note}")
     spread_table = None
     if isinstance(spread, list) and spread and all(isinstance(e, dict) for e in spread):
         frame = pd.json_normalize(spread)
         wanted = ["category", "attribute", "label_set", "threshold", "overall.rate", "min", "min_group", "max", "max_group",
                   "max_difference", "max_ratio", "empty_groups"]
         columns = [c for c in wanted if c in frame.columns]
-        spread_table = frame_table(frame, f"{name}: overall, min, max, max difference and max ratio per table (summary.json)", columns)
+        caption = f"{name}: overall, min, max, max difference and max ratio per table (summary.json)"
+        if len(frame) > limit and "max_difference" in frame.columns:
+            order = pd.to_numeric(frame["max_difference"], errors="coerce")
+            frame = frame.assign(_order=order).sort_values("_order", ascending=False, na_position="last", kind="stable")
+            caption += ", largest max difference first"
+        spread_table = frame_table(frame, caption, columns, limit=limit, source="summary.json")
     return findings, spread_table, warnings
 
 
