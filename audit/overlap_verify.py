@@ -205,7 +205,8 @@ def second_stage_settings(verify: bool, candidate_floor: float, per_set: int) ->
 
     return {"verify": True, "candidate_floor": candidate_floor, "candidates_per_set": per_set,
             "features": VerifyConfig().to_dict(), "dense": asdict(DenseConfig()),
-            "rule": {k: v for k, v in asdict(DEFAULT_SCORE_RULE).items() if k != "global_threshold"}}
+            # rejected_with_votes ranks pairs whose local-descriptor votes were counted: never in overlap
+            "rule": {k: v for k, v in asdict(DEFAULT_SCORE_RULE).items() if k not in ("global_threshold", "rejected_with_votes")}}
 
 
 def verifiable(pretraining: str, named_sources: list[tuple[str, str]]) -> bool:

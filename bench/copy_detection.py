@@ -10,7 +10,9 @@ scores every method in the same run and prints one table.
     .venv/bin/python bench/copy_detection.py --benchmark runs/copy-benchmark [--method default] [--method PATH] [--verify]
 
 With --verify, each detector method also gets a two-stage column ("METHOD+verify": its top
-candidates verified with local features, detector/match.py), from the same descriptors.
+candidates verified with local features, detector/match.py), from the same descriptors, and, unless
+--local-candidates 0, a column with local-descriptor candidates added ("METHOD+verify+local", the
+default of `detector eval --verify` and `detector match`; detector/local_candidates.py).
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--verify", action="store_true", help="also the two-stage score of each detector method")
     ap.add_argument("--candidates", type=int, default=20, help="with --verify: candidates verified per query")
+    ap.add_argument("--local-candidates", type=int, default=5,
+                    help="with --verify: extra candidates per query by local-descriptor votes (0: off; the peer column)")
     args = ap.parse_args()
     methods = list(HASH_METHODS)
     extra = args.method or (["default"] if DEFAULT_WEIGHTS.is_file() else [])
@@ -52,10 +56,16 @@ def main() -> None:
         for m in extra:
             if args.verify:
                 from detector.evaluate_two_stage import evaluate_two_stage
+                from detector.local_candidates import LocalCandidateConfig
                 from detector.match import TwoStageConfig
 
+                plain = TwoStageConfig(top_k=args.candidates)
                 reports[m], reports[f"{m}+verify"] = evaluate_two_stage(
-                    m, refs, queries, truth, device=args.device, config=TwoStageConfig(top_k=args.candidates), progress=True)
+                    m, refs, queries, truth, device=args.device, config=plain, progress=True)
+                if args.local_candidates > 0:
+                    local = TwoStageConfig(top_k=args.candidates, local=LocalCandidateConfig(per_query=args.local_candidates))
+                    reports[f"{m}+verify+local"] = evaluate_two_stage(
+                        m, refs, queries, truth, device=args.device, config=local, progress=True)[1]
             else:
                 reports[m] = evaluate_method(m, refs, queries, truth, device=args.device)
     methods = list(reports)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from detector.evaluate import EvalReport, detector_descriptors, evaluate_scores, read_ground_truth, report_from_predictions
+from detector.local_candidates import local_source
 from detector.match import PairVerifier, TwoStageConfig, candidate_lists, score_candidates, top_k_candidates
 from detector.match_run import (
     is_image_source,
@@ -24,7 +25,11 @@ from detector.match_run import (
 def evaluate_two_stage(method: str, references: str, queries: str, ground_truth: str | Path, top_k: int = 10,
                        batch_size: int = 64, device: str = "auto", calibrate_precision: float | None = None,
                        config: TwoStageConfig = TwoStageConfig(), progress: bool = False) -> tuple[EvalReport, EvalReport]:
-    """(global report, two-stage report) of a detector method on one benchmark."""
+    """(global report, two-stage report) of a detector method on one benchmark.
+
+    With `config.local.per_query` > 0, each query's best-voted references by local descriptors
+    (detector/local_candidates.py) are verified beside its global top-k.
+    """
     from detector.checkpoint import resolve_detector
     from detector.embed import DescriptorRunner
 
@@ -44,8 +49,10 @@ def evaluate_two_stage(method: str, references: str, queries: str, ground_truth:
         store = reference_store(references, Path(scratch), config, progress)
         thumbs = reference_thumbnails(references, Path(scratch), config)
         verifier = PairVerifier(store.get, config, thumbs.get)
+        source = local_source(store, config.local, query_ids, query_matrix, reference_ids, reference_matrix)
         scored: dict[str, list[tuple[str, float]]] = {}
-        for query_id, pair in score_candidates(iter_images(queries, config.features.max_side), candidates, verifier):
+        for query_id, pair in score_candidates(iter_images(queries, config.features.max_side), candidates, verifier,
+                                               local=source):
             scored.setdefault(query_id, []).append((pair.reference_id, pair.score))
     predictions = [
         (q, r, s) for q, pairs in scored.items()

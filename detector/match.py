@@ -22,8 +22,9 @@ shard, by `clip-audit overlap` (audit/overlap_verify.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ import torch
 from PIL import Image
 
 from detector.dense_check import DenseConfig, dense_check, thumbnail
+from detector.local_candidates import LocalCandidateConfig
 from detector.verify import (
     DEFAULT_SCORE_RULE,
     LocalFeatures,
@@ -42,10 +44,16 @@ from detector.verify import (
 )
 
 VERIFIED_STATUSES = ("verified", "dense")
-MATCH_COLUMNS = ["query_id", "reference_id", "score", "global_similarity", "inliers", "mirrored", "verified", "status"]
+MATCH_COLUMNS = ["query_id", "reference_id", "score", "global_similarity", "inliers", "mirrored", "verified", "status", "votes"]
 UNVERIFIED = "unverified"
 
+if TYPE_CHECKING:
+    from detector.local_candidates import LocalCandidateSource
+
 FeatureLookup = Callable[[str], "LocalFeatures | None"]
+# (query features, listed candidates) -> (extra candidates, votes per reference)
+Expander = Callable[[Sequence["LocalFeatures | None"], Sequence[tuple[str, float]]],
+                    tuple[list[tuple[str, float]], dict[str, int]]]
 ThumbnailLookup = Callable[[str], "np.ndarray | None"]
 
 
@@ -59,6 +67,9 @@ class TwoStageConfig:
     features: VerifyConfig = field(default_factory=VerifyConfig)
     rule: ScoreRule = DEFAULT_SCORE_RULE
     dense: DenseConfig = field(default_factory=DenseConfig)
+    # references with the most local-descriptor votes, verified beside the global top-k (off by default here;
+    # `detector match` and `detector eval` turn it on, detector/local_candidates.py)
+    local: LocalCandidateConfig = field(default_factory=lambda: LocalCandidateConfig(per_query=0))
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
@@ -80,6 +91,8 @@ class PairScore:
     margin: float = 0.0  # g minus the query's next-best candidate's (orders rejected pairs; verify.candidate_margins)
     dense_correlation: float = float("nan")  # of the dense check's best alignment (nan: not run)
     dense_overlap: float = float("nan")
+    raw_inliers: int = 0  # robust-estimation inliers before the degeneracy checks (0: not verified)
+    votes: int = -1  # local-descriptor votes for the reference (detector/local_candidates.py; -1: not counted)
 
     @property
     def verified(self) -> bool:
@@ -126,10 +139,12 @@ class PairVerifier:
         self.verified_pairs = 0
         self.dense_checks = 0
 
-    def score(self, query: QueryFeatures, reference_id: str, similarity: float, margin: float = 0.0) -> PairScore:
+    def score(self, query: QueryFeatures, reference_id: str, similarity: float, margin: float = 0.0,
+              votes: int = -1) -> PairScore:
         """Verify one candidate when it reaches the floor, else score it from the global similarity.
 
-        `margin` (verify.candidate_margins over the query's candidates) orders the pair among the rejected ones.
+        `margin` (verify.candidate_margins over the query's candidates) and `votes` (local-descriptor votes,
+        -1 when not counted) order the pair among the rejected ones.
         """
         rule = self.config.rule
         if not self.config.verify or similarity < self.config.candidate_floor:
@@ -142,13 +157,15 @@ class PairVerifier:
         self.verified_pairs += 1
         second_look = result.status == "fallback" or (result.status == "rejected" and similarity >= self.config.dense.rescue_floor)
         if second_look and self.thumbnails is not None:
-            dense = self.dense(query, reference_id, similarity, margin)
+            dense = self.dense(query, reference_id, similarity, margin, votes)
             if dense is not None:
                 return dense
-        return PairScore(reference_id, float(similarity), float(rule.score(float(similarity), result, margin)),
-                         int(result.inliers), bool(result.mirrored), result.status, float(margin))
+        return PairScore(reference_id, float(similarity), float(rule.score(float(similarity), result, margin, votes)),
+                         int(result.inliers), bool(result.mirrored), result.status, float(margin),
+                         raw_inliers=int(result.raw_inliers), votes=int(votes))
 
-    def dense(self, query: QueryFeatures, reference_id: str, similarity: float, margin: float = 0.0) -> PairScore | None:
+    def dense(self, query: QueryFeatures, reference_id: str, similarity: float, margin: float = 0.0,
+              votes: int = -1) -> PairScore | None:
         """A keypoint-poor pair decided by the dense check (None when a thumbnail is missing).
 
         An alignment counts as a copy only at a global similarity of at least the dense floor
@@ -169,15 +186,24 @@ class PairVerifier:
         # scored as a verified (or rejected) pair whose verification score is the dense agreement
         score = rule.scores(np.array([similarity]), np.array(["verified" if status == "dense" else "rejected"]),
                             np.array([0]), np.array([result.strength(config) if aligned else 0.0]), np.array([margin]),
-                            np.array([result.correlation]), np.array([result.overlap]))[0]
+                            np.array([result.correlation]), np.array([result.overlap]), np.array([votes]))[0]
         return PairScore(reference_id, float(similarity), float(score), 0, bool(result.mirrored), status, float(margin),
-                         float(result.correlation), float(result.overlap))
+                         float(result.correlation), float(result.overlap), votes=int(votes))
 
-    def score_query(self, image: Image.Image | None, candidates: Sequence[tuple[str, float]]) -> list[PairScore]:
-        """Score every candidate (reference id, global similarity) of one query image."""
+    def score_query(self, image: Image.Image | None, candidates: Sequence[tuple[str, float]],
+                    expand: Expander | None = None) -> list[PairScore]:
+        """Score every candidate (reference id, global similarity) of one query image.
+
+        `expand` (detector/local_candidates.py) adds the references with the most local-descriptor votes
+        beyond the listed ones; every pair then records its votes.
+        """
         query = QueryFeatures(image, self.config.features)
+        candidates, votes = list(candidates), None
+        if expand is not None and self.config.verify and query.get() is not None:
+            extra, votes = expand(query.get(), candidates)
+            candidates += extra
         margins = candidate_margins([similarity for _, similarity in candidates], self.config.candidate_floor)
-        return [self.score(query, reference_id, similarity, float(margin))
+        return [self.score(query, reference_id, similarity, float(margin), -1 if votes is None else votes.get(reference_id, 0))
                 for (reference_id, similarity), margin in zip(candidates, margins)]
 
 
@@ -199,16 +225,20 @@ def top_k_candidates(queries: np.ndarray, references: np.ndarray, k: int, block:
 
 def score_candidates(
     images: Iterable[tuple[str, Image.Image | None]], candidates: dict[str, list[tuple[str, float]]],
-    verifier: PairVerifier, progress: Callable[[int], None] | None = None,
+    verifier: PairVerifier, progress: Callable[[int], None] | None = None, local: "LocalCandidateSource | None" = None,
 ) -> Iterator[tuple[str, PairScore]]:
-    """(query id, pair) for every candidate of every query; queries absent from `images` are scored globally."""
+    """(query id, pair) for every candidate of every query; queries absent from `images` are scored globally.
+
+    With `local`, each query's best-voted references by local descriptors join its candidates.
+    """
     seen: set[str] = set()
     for query_id, image in images:
         listed = candidates.get(query_id)
         if listed is None or query_id in seen:
             continue
         seen.add(query_id)
-        for pair in verifier.score_query(image, listed):
+        expand = None if local is None else partial(local.expand, query_id)
+        for pair in verifier.score_query(image, listed, expand):
             yield query_id, pair
         if progress is not None:
             progress(1)
@@ -221,7 +251,7 @@ def score_candidates(
 def pairs_frame(rows: Iterable[tuple[str, PairScore]]) -> pd.DataFrame:
     """The scored pairs as a table with MATCH_COLUMNS, best score first within each query."""
     records = [
-        (q, p.reference_id, p.score, p.global_similarity, p.inliers, int(p.mirrored), int(p.verified), p.status)
+        (q, p.reference_id, p.score, p.global_similarity, p.inliers, int(p.mirrored), int(p.verified), p.status, p.votes)
         for q, p in rows
     ]
     frame = pd.DataFrame(records, columns=MATCH_COLUMNS)

@@ -1,10 +1,12 @@
 """`clip-audit detector match` as a library call: two image sources in, ``matches.csv`` out.
 
-For each query, the top-k references by global similarity are verified with local features
+For each query, the top-k references by global similarity, and with `config.local` the references with
+the most local-descriptor votes (detector/local_candidates.py), are verified with local features
 (detector/match.py). Outputs in the output folder:
 
 - ``matches.csv``: query_id, reference_id, score (the ISC 2021 matching-track columns), then
-  global_similarity, inliers, mirrored, verified, status; best score first within each query;
+  global_similarity, inliers, mirrored, verified, status, votes (local-descriptor votes, -1: not counted);
+  best score first within each query;
 - ``reference_features/``: the references' local features (memory-mapped, resumable);
 - ``reference_thumbnails/``: the references' thumbnails for the dense check of keypoint-poor pairs;
 - ``match_summary.json``: counts per status and the settings of the run.
@@ -22,6 +24,7 @@ from PIL import Image
 from clip_core.atomic_files import atomic_write_text
 from detector.dense_check import THUMB_SIDE, Thumbnails, build_thumbnails
 from detector.feature_store import FeatureStore, build_feature_store, finished_store
+from detector.local_candidates import local_source
 from detector.match import (
     PairVerifier,
     TwoStageConfig,
@@ -47,6 +50,7 @@ class MatchSummary:
     verified_pairs: int
     statuses: dict[str, int]
     matches_path: str
+    local_candidates: int = 0  # pairs added by local-descriptor votes (beyond each query's global top-k)
 
 
 def iter_images(location: str, max_side: int) -> Iterator[tuple[str, Image.Image]]:
@@ -110,17 +114,19 @@ def match_sources(references: str, queries: str, out_dir: Path, detector_spec: s
     thumbs = reference_thumbnails(references, out_dir, config)
     verifier = PairVerifier(store.get if store is not None else (lambda _id: None), config,
                             thumbs.get if thumbs is not None else None)
+    source = local_source(store, config.local, query_ids, query_matrix, reference_ids, reference_matrix)
     images = iter_images(queries, config.features.max_side) if store is not None and is_image_source(queries) else iter(())
     bar = _progress(len(query_ids), "verify queries") if progress and store is not None else None
-    frame = pairs_frame(score_candidates(images, candidates, verifier, bar.update if bar is not None else None))
+    frame = pairs_frame(score_candidates(images, candidates, verifier, bar.update if bar is not None else None, source))
     if bar is not None:
         bar.close()
     path = out_dir / MATCHES_FILE
     atomic_write_text(path, frame.to_csv(index=False))
     summary = MatchSummary(len(query_ids), len(reference_ids), len(frame), verifier.verified_pairs,
-                           {k: int(v) for k, v in frame["status"].value_counts().sort_index().items()}, str(path))
+                           {k: int(v) for k, v in frame["status"].value_counts().sort_index().items()}, str(path),
+                           0 if source is None else source.added)
     settings = {"references": references, "queries": queries, "detector": detector_spec, "top_k": config.top_k,
-                "verify": config.verify, "candidate_floor": config.candidate_floor,
+                "verify": config.verify, "candidate_floor": config.candidate_floor, "local": asdict(config.local),
                 "features": config.features.to_dict(), "rule": asdict(config.rule)}
     atomic_write_text(out_dir / SUMMARY_FILE, json.dumps({"summary": asdict(summary), "settings": settings}, indent=2) + "\n")
     return summary

@@ -502,17 +502,31 @@ class RejectedRanking:
     dense_correlation: float = 0.33
     dense_overlap: float = 1.11
     margin: float = 18.82
+    votes: float = 0.0  # coefficient of log(1 + local-descriptor votes) (detector/local_candidates.py)
 
     def __post_init__(self) -> None:
-        for name in ("similarity", "dense_correlation", "dense_overlap", "margin"):
+        for name in ("similarity", "dense_correlation", "dense_overlap", "margin", "votes"):
             if not getattr(self, name) >= 0.0:
                 raise ValueError(f"RejectedRanking.{name} must be >= 0 (the score is non-decreasing in it), got {getattr(self, name)}")
 
-    def probability(self, g: np.ndarray, correlation: np.ndarray, overlap: np.ndarray, margin: np.ndarray) -> np.ndarray:
-        """sigmoid(intercept + similarity g + dense_correlation c + dense_overlap o + margin m), c and o clipped to [0, 1]."""
+    def probability(self, g: np.ndarray, correlation: np.ndarray, overlap: np.ndarray, margin: np.ndarray,
+                    votes: np.ndarray | None = None) -> np.ndarray:
+        """sigmoid(intercept + similarity g + dense_correlation c + dense_overlap o + margin m + votes log(1 + n)).
+
+        c and o are clipped to [0, 1]; n (the pair's local-descriptor votes) counts 0 where not given.
+        """
         z = (self.intercept + self.similarity * g + self.dense_correlation * np.clip(correlation, 0.0, 1.0)
              + self.dense_overlap * np.clip(overlap, 0.0, 1.0) + self.margin * margin)
+        if votes is not None:
+            z = z + self.votes * np.log1p(np.maximum(votes, 0.0))
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
+
+# Fitted like RejectedRanking, with local-descriptor votes known for every pair (detector match / eval with local
+# candidates, detector/local_candidates.py): 2026-12-07, calibration set, global top-20 plus up to 5 local candidates
+# with >= 10 votes per query.
+VOTED_REJECTED_RANKING = RejectedRanking(intercept=-4.46, similarity=1.67, dense_correlation=0.32, dense_overlap=1.28,
+                                         margin=18.42, votes=2.05)
 
 
 def candidate_margins(similarities: Sequence[float] | np.ndarray, floor: float = -1.0) -> np.ndarray:
@@ -538,6 +552,7 @@ class ScoreRule:
     rejected_ceiling: float = 0.4
     verification_weight: float = 0.5
     rejected: RejectedRanking = field(default_factory=RejectedRanking)
+    rejected_with_votes: RejectedRanking = VOTED_REJECTED_RANKING  # for pairs whose local-descriptor votes were counted
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -558,10 +573,13 @@ class ScoreRule:
 
     def scores(self, global_similarity: np.ndarray, status: np.ndarray, inliers: np.ndarray,
                verification_score: np.ndarray, margin: np.ndarray | None = None,
-               dense_correlation: np.ndarray | None = None, dense_overlap: np.ndarray | None = None) -> np.ndarray:
+               dense_correlation: np.ndarray | None = None, dense_overlap: np.ndarray | None = None,
+               votes: np.ndarray | None = None) -> np.ndarray:
         """Vectorised `score`: status is "verified", "rejected", "fallback" or "unverified" per pair.
 
-        margin, dense_correlation and dense_overlap (0 where unknown) only order the rejected pairs.
+        margin, dense_correlation and dense_overlap (0 where unknown) and votes (local-descriptor votes;
+        negative where not counted) only order the rejected pairs: a pair with counted votes is ranked by
+        `rejected_with_votes`, the others by `rejected`.
         """
         raw_g = np.asarray(global_similarity, dtype=np.float64)
         g = self.global_score(raw_g)
@@ -576,18 +594,24 @@ class ScoreRule:
         w = self.verification_weight
         mix = (1.0 - w) * g + w * v
         zeros = np.zeros(len(g))
-        odds = self.rejected.probability(raw_g, *(zeros if x is None else np.nan_to_num(np.asarray(x, dtype=np.float64))
-                                                  for x in (dense_correlation, dense_overlap, margin)))
+        features = [zeros if x is None else np.nan_to_num(np.asarray(x, dtype=np.float64))
+                    for x in (dense_correlation, dense_overlap, margin)]
+        odds = self.rejected.probability(raw_g, *features)
+        if votes is not None:
+            counted = np.asarray(votes, dtype=np.float64) >= 0
+            odds = np.where(counted, self.rejected_with_votes.probability(raw_g, *features, np.asarray(votes, np.float64)), odds)
         out = np.where(status == "verified", self.threshold + (1.0 - self.threshold) * mix,
                        np.where(status == "rejected", self.rejected_ceiling * odds, g))
         return np.clip(out, 0.0, 1.0)
 
-    def score(self, global_similarity: float, verification: Verification | None, margin: float = 0.0) -> float:
-        """The final score of one pair (verification None: not verified, the global similarity decides)."""
+    def score(self, global_similarity: float, verification: Verification | None, margin: float = 0.0,
+              votes: int = -1) -> float:
+        """The final score of one pair (verification None: not verified, the global similarity decides; votes < 0: not counted)."""
         if verification is None:
             return float(self.scores(np.array([global_similarity]), np.array([UNVERIFIED]), np.array([0]), np.array([0.0]))[0])
         return float(self.scores(np.array([global_similarity]), np.array([verification.status]),
-                                 np.array([verification.inliers]), np.array([verification.score]), np.array([margin]))[0])
+                                 np.array([verification.inliers]), np.array([verification.score]), np.array([margin]),
+                                 votes=np.array([votes]))[0])
 
 
 DEFAULT_SCORE_RULE: ScoreRule = ScoreRule(global_threshold=_shipped_global_threshold())

@@ -12,6 +12,18 @@ from audit.cli_params import flag, positive_count, precision_target
 detector_app = typer.Typer(help="Train, evaluate, match with and export the near-duplicate detector.", no_args_is_help=True)
 
 
+LOCAL_PER_QUERY = 5
+LOCAL_HELP = ("With verification: also verify up to this many references per query that share the most local "
+              "descriptors with it (at least 10 votes; 0: global candidates only; detector/local_candidates.py).")
+
+
+def local_config(per_query: int) -> "LocalCandidateConfig":
+    """The local-descriptor candidate settings for `--local-candidates N`."""
+    from detector.local_candidates import LocalCandidateConfig
+
+    return LocalCandidateConfig(per_query=per_query)
+
+
 def _fail(error: Exception) -> typer.Exit:
     """Print a one-line error and return the exit to raise."""
     typer.echo(f"error: {error}", err=True)
@@ -84,6 +96,7 @@ def evaluate(
     calibrate: Optional[float] = typer.Option(None, "--calibrate", help="Also print the threshold reaching this precision (e.g. 0.95).", callback=precision_target),
     verify: bool = flag(False, "--verify/--no-verify", help="Detector methods: also report the two-stage score (top candidates verified with local features)."),
     candidates: int = typer.Option(20, "--candidates", help="With --verify: candidates verified per query."),
+    local_candidates: int = typer.Option(LOCAL_PER_QUERY, "--local-candidates", min=0, help=LOCAL_HELP),
 ) -> None:
     """Print µAP, recall@P90 and µAP per transform family (ISC 2021 definitions)."""
     from detector.evaluate import evaluate_method, format_report
@@ -94,7 +107,8 @@ def evaluate(
             from detector.match import TwoStageConfig
 
             reports = list(evaluate_two_stage(method, references, queries, ground_truth, top_k, batch_size, device,
-                                              calibrate, TwoStageConfig(top_k=candidates), progress=True))
+                                              calibrate, TwoStageConfig(top_k=candidates, local=local_config(local_candidates)),
+                                              progress=True))
         else:
             reports = [evaluate_method(method, references, queries, ground_truth, top_k, batch_size, device, calibrate)]
     except (ValueError, FileNotFoundError) as error:
@@ -118,21 +132,23 @@ def match(
     top_k: int = typer.Option(20, "--top-k", min=1, help="Candidates per query, by global similarity."),
     verify: bool = flag(True, "--verify/--no-verify", help="Verify candidates with local features (--no-verify: global similarity only)."),
     candidate_floor: float = typer.Option(-1.0, "--candidate-floor", help="Candidates below this global similarity are not verified."),
+    local_candidates: int = typer.Option(LOCAL_PER_QUERY, "--local-candidates", min=0, help=LOCAL_HELP),
     batch_size: int = typer.Option(64, "--batch-size"),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
-    """For each query, its top-k references by global similarity, verified; writes OUT/matches.csv (ISC 2021 format)."""
+    """For each query, its top-k references by global similarity (and its best-voted by local descriptors), verified; writes OUT/matches.csv (ISC 2021 format)."""
     from detector.match import TwoStageConfig
     from detector.match_run import match_sources
 
     try:
-        config = TwoStageConfig(verify=verify, top_k=top_k, candidate_floor=candidate_floor)
+        config = TwoStageConfig(verify=verify, top_k=top_k, candidate_floor=candidate_floor,
+                                local=local_config(local_candidates))
         summary = match_sources(references, queries, out, detector, config, batch_size, device)
     except (ValueError, FileNotFoundError) as error:
         raise _fail(error) from error
     statuses = ", ".join(f"{n} {k}" for k, n in summary.statuses.items())
-    typer.echo(f"{summary.queries} queries x {summary.references} references: {summary.pairs} pairs ({statuses}); "
-               f"wrote {summary.matches_path}")
+    typer.echo(f"{summary.queries} queries x {summary.references} references: {summary.pairs} pairs ({statuses}; "
+               f"{summary.local_candidates} added by local-descriptor votes); wrote {summary.matches_path}")
 
 
 @detector_app.command("export")
